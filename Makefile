@@ -1,0 +1,36 @@
+# samverkan: everyday tasks. `make test` is what CI runs (through .ci/run).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := test
+.PHONY: venv test lint demo faults clean
+
+# The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Everything, including the quick fault-injection scenarios; `make faults` runs the slow ones.
+test: lint
+	$(BIN)/pytest
+
+# Loads profiles/exempel.yaml into var/ and simulates the next calendar year.
+demo: venv
+	$(BIN)/samverkan demo
+
+faults: venv
+	$(BIN)/pytest -m faults tests/faults
+
+clean:
+	rm -rf var/

@@ -1,0 +1,190 @@
+"""The one typed settings object, read from the environment (prefix SAMVERKAN_).
+
+Unknown SAMVERKAN_* variables and malformed values stop start-up with a message naming them:
+a misspelled setting must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from samverkan.errors import SettingsError
+
+PREFIX = "SAMVERKAN_"
+# Variables with our prefix that belong to the test suite, not to the service.
+_NOT_SETTINGS = ("SAMVERKAN_TEST_",)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to reach the municipality's SMTP relay."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False  # implicit TLS (smtps://, usually port 465)
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        """Parse `smtp://user:pass@host:587?starttls=true` or `smtps://host:465`."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"scheme must be smtp:// or smtps://, not {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError("the URL names no host")
+        ssl = parts.scheme == "smtps"
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        unknown = set(query) - {"starttls", "timeout"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}")
+        starttls = _parse_bool("starttls", query.get("starttls", "false"))
+        if ssl and starttls:
+            raise ValueError("smtps:// is already TLS; starttls=true does not apply")
+        timeout = float(query.get("timeout", "30"))
+        try:
+            port = parts.port or (465 if ssl else 25)
+        except ValueError as exc:  # urlsplit raises on a non-numeric port
+            raise ValueError(f"invalid port: {exc}") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            starttls=starttls,
+            ssl=ssl,
+            timeout=timeout,
+        )
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told from outside. Defaults are the embedded mode."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'samverkan.db'}"
+    # Empty means the embedded transport (see docs/architecture.md for why this one).
+    broker_url: str = ""
+    # Empty means no SMTP: messages are written as .eml files into outbox_dir.
+    smtp_url: str = ""
+    outbox_dir: Path = ROOT / "var" / "outbox"
+    var_dir: Path = ROOT / "var"
+    templates_dir: Path = ROOT / "templates"
+    timezone: str = "Europe/Stockholm"
+    # How far ahead the planner writes outbox rows.
+    horizon_days: int = 400
+    # A claimed row not finished within this lease is put back by the sweeper.
+    lease_seconds: int = 600
+    # Transient failures are retried with backoff for this long after the first attempt.
+    retry_horizon_hours: float = 72.0
+    retry_base_seconds: float = 60.0
+    # Rows handed to workers per tick at the most (the rest wait for the next tick).
+    tick_batch: int = 2000
+    log_level: str = "INFO"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_parses(cls, value: str) -> str:
+        if value:
+            SmtpConfig.from_url(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("horizon_days", "lease_seconds", "tick_batch")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0]
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @property
+    def smtp(self) -> SmtpConfig | None:
+        return SmtpConfig.from_url(self.smtp_url) if self.smtp_url else None
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or "filesystem://localhost/"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _known_names() -> set[str]:
+    return {PREFIX + name.upper() for name in Settings.model_fields}
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings; raise SettingsError naming every bad variable."""
+    env = dict(os.environ if environ is None else environ)
+    unknown = sorted(
+        key
+        for key in env
+        if key.startswith(PREFIX)
+        and not key.startswith(_NOT_SETTINGS)
+        and key not in _known_names()
+    )
+    if unknown:
+        known = ", ".join(sorted(_known_names()))
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known settings: {known}")
+    values: dict[str, Any] = {
+        key[len(PREFIX) :].lower(): value for key, value in env.items() if key in _known_names()
+    }
+    values.update(overrides)
+    try:
+        # Values come from our own dict, not the process environment, so tests can pass their own.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = PREFIX + ".".join(str(p) for p in error["loc"]).upper()
+            problems.append(f"{field}: {error['msg']}")
+        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None

@@ -1,0 +1,123 @@
+"""Role addressing: a message goes to a role, resolved to whoever holds it on a given day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import models
+from scheduler.spec import RoleRef
+
+
+@dataclass(frozen=True)
+class Assignment:
+    person_id: int
+    person_key: str
+    name: str
+    email: str
+    role: str
+    unit_key: str | None
+    unit_name: str | None
+    unit_kind: str | None
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+    def holds(self, ref: RoleRef, on: dt.date) -> bool:
+        if self.role != ref.role:
+            return False
+        if self.valid_from is not None and on < self.valid_from:
+            return False
+        if self.valid_to is not None and on > self.valid_to:
+            return False
+        return ref.scope is None or ref.scope in (self.unit_key, self.unit_kind)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """One person and why they were chosen (the references they matched, and where)."""
+
+    person_id: int
+    person_key: str
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    role_names: tuple[str, ...]
+    units: tuple[tuple[str, str], ...]  # (unit name, unit kind)
+
+
+class RoleDirectory:
+    def __init__(self, assignments: Iterable[Assignment], role_names: dict[str, str]):
+        self.assignments = list(assignments)
+        self.role_names = role_names
+
+    def resolve(self, refs: Iterable[str], on: dt.date) -> list[Holder]:
+        """Everyone holding any of `refs` on `on`, once each, in a stable order."""
+        found: dict[int, _Found] = {}
+        for text in refs:
+            ref = RoleRef.parse(text)
+            for a in self.assignments:
+                if a.holds(ref, on):
+                    found.setdefault(a.person_id, _Found(a)).add(
+                        str(ref), self.role_names.get(a.role, a.role), a
+                    )
+        return sorted((f.holder() for f in found.values()), key=lambda h: h.person_key)
+
+
+@dataclass
+class _Found:
+    first: Assignment
+    refs: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    units: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, ref: str, role_name: str, a: Assignment) -> None:
+        for items, value in ((self.refs, ref), (self.names, role_name)):
+            if value not in items:
+                items.append(value)
+        if a.unit_name is not None and a.unit_kind is not None:
+            unit = (a.unit_name, a.unit_kind)
+            if unit not in self.units:
+                self.units.append(unit)
+
+    def holder(self) -> Holder:
+        a = self.first
+        return Holder(
+            a.person_id,
+            a.person_key,
+            a.name,
+            a.email,
+            tuple(self.refs),
+            tuple(self.names),
+            tuple(self.units),
+        )
+
+
+def load_directory(
+    session: Session, municipality_id: int, role_names: dict[str, str]
+) -> RoleDirectory:
+    rows = session.execute(
+        select(models.RoleAssignment, models.Person, models.Unit)
+        .join(models.Person, models.RoleAssignment.person_id == models.Person.id)
+        .outerjoin(models.Unit, models.RoleAssignment.unit_id == models.Unit.id)
+        .where(models.Person.municipality_id == municipality_id, models.Person.active.is_(True))
+    )
+    assignments = [
+        Assignment(
+            person_id=person.id,
+            person_key=person.key,
+            name=person.name,
+            email=person.email,
+            role=assignment.role,
+            unit_key=unit.key if unit else None,
+            unit_name=unit.name if unit else None,
+            unit_kind=unit.kind if unit else None,
+            valid_from=assignment.valid_from,
+            valid_to=assignment.valid_to,
+        )
+        for assignment, person, unit in rows
+    ]
+    return RoleDirectory(assignments, role_names)

@@ -1,0 +1,183 @@
+"""Routine rules → occurrences → messages with their due times. Pure: no database, no clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from scheduler.calendar import STOCKHOLM, local_moment, school_year_starting
+from scheduler.spec import Message, Period, Routine, RoutineKind, SchoolYears, StandingDay
+from scheduler.workdays import (
+    Direction,
+    add_working_days,
+    adjust,
+    is_working_day,
+    period_end,
+    working_day_after,
+    working_day_before,
+)
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class BookingInfo:
+    """A meeting's date and time; `booked_at` is when it was booked (None: known in advance)."""
+
+    start: dt.datetime  # aware, UTC
+    end: dt.datetime
+    location: str | None
+    sequence: int = 0
+    booked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    routine: str
+    key: str  # "2027" for a calendar-year routine, "2027/28" for a school-year routine
+    date: (
+        dt.date
+    )  # the due date, the meeting's day (or its month's first working day), the mailout day
+    kind: RoutineKind
+    window_end: dt.date | None = None  # meetings: the last working day of their month
+    booking: BookingInfo | None = None
+
+
+@dataclass(frozen=True)
+class MessageTiming:
+    """When one message of an occurrence is due (a local date and an aware UTC moment)."""
+
+    message: Message
+    occurrence: Occurrence
+    due_date: dt.date
+    due_at: dt.datetime
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def direction_of(routine: Routine) -> Direction:
+    if routine.when.adjust is not None:
+        return Direction(routine.when.adjust)
+    return Direction.DEADLINE if routine.kind is RoutineKind.DEADLINE else Direction.WAITING
+
+
+def occurrences(
+    routine: Routine,
+    school_years: SchoolYears,
+    years: Iterable[int],
+    bookings: dict[str, BookingInfo] | None = None,
+) -> list[Occurrence]:
+    """Occurrences of `routine` whose year (calendar year, or school year's first) is in `years`."""
+    bookings = bookings or {}
+    found: list[Occurrence] = []
+    for year in years:
+        if routine.active.first is not None and year < routine.active.first:
+            continue
+        if routine.active.last is not None and year > routine.active.last:
+            continue
+        occurrence = _occurrence_in(routine, school_years, year, bookings)
+        if occurrence is not None:
+            found.append(occurrence)
+    return found
+
+
+def _occurrence_in(
+    routine: Routine, school_years: SchoolYears, year: int, bookings: dict[str, BookingInfo]
+) -> Occurrence | None:
+    when = routine.when
+    direction = direction_of(routine)
+    if when.date is not None:
+        day = when.date.in_year(year)
+        if day is None:
+            return None
+        return Occurrence(routine.key, str(year), adjust(day, direction), routine.kind)
+    if when.month is not None:
+        return _meeting_month(routine, year, when.month, bookings.get(str(year)))
+    school_year = school_year_starting(school_years, year)
+    offset = when.offset
+    if when.school_year == "start":
+        day = _shift(school_year.start, offset, +1, direction)
+    else:
+        day = _shift(school_year.end, offset, -1, direction)
+    return Occurrence(routine.key, school_year.label, day, routine.kind)
+
+
+def _shift(day: dt.date, offset: Period | None, sign: int, direction: Direction) -> dt.date:
+    if offset is None:
+        return adjust(day, direction)
+    if offset.unit == "working_days":
+        return add_working_days(day, sign * offset.length)
+    return period_end(day, sign * offset.length, offset.unit, direction)
+
+
+def _meeting_month(
+    routine: Routine, year: int, month: int, booking: BookingInfo | None
+) -> Occurrence:
+    first = working_day_after(dt.date(year, month, 1))
+    last_day = (dt.date(year + (month == 12), month % 12 + 1, 1)) - dt.timedelta(days=1)
+    window_end = working_day_before(last_day)
+    if booking is None:
+        booking = _standing_booking(routine, year, month)
+    day = booking.start.astimezone(STOCKHOLM).date() if booking else first
+    return Occurrence(routine.key, str(year), day, routine.kind, window_end, booking)
+
+
+def _standing_booking(routine: Routine, year: int, month: int) -> BookingInfo | None:
+    meeting = routine.meeting
+    if meeting is None or meeting.standing_day is None or meeting.time is None:
+        return None
+    day = nth_weekday(year, month, meeting.standing_day)
+    start = local_moment(day, meeting.time)
+    end = start + dt.timedelta(minutes=meeting.duration_minutes)
+    return BookingInfo(start=start, end=end, location=meeting.location)
+
+
+def nth_weekday(year: int, month: int, rule: StandingDay) -> dt.date:
+    """The `rule.nth` `rule.weekday` of the month, moved to the next working day if need be."""
+    wanted = _WEEKDAYS.index(rule.weekday)
+    day = dt.date(year, month, 1)
+    day += dt.timedelta(days=(wanted - day.weekday()) % 7)
+    day += dt.timedelta(weeks=rule.nth - 1)
+    return working_day_after(day) if not is_working_day(day) else day
+
+
+def message_timings(
+    routine: Routine, occurrence: Occurrence, send_time: dt.time
+) -> list[MessageTiming]:
+    """When each message of `occurrence` is due. Booking messages wait for a booking."""
+    timings: list[MessageTiming] = []
+    for message in routine.messages:
+        if message.on == "booking":
+            timing = _booking_timing(message, occurrence, send_time)
+            if timing is not None:
+                timings.append(timing)
+            continue
+        if message.until_booked and occurrence.booking is not None:
+            continue  # nothing stale: a booked meeting needs no reminder to book it
+        day = _offset_day(occurrence.date, message)
+        timings.append(MessageTiming(message, occurrence, day, local_moment(day, send_time)))
+    return timings
+
+
+def _offset_day(anchor: dt.date, message: Message) -> dt.date:
+    if message.before is not None:
+        return _shift(anchor, message.before, -1, Direction.DEADLINE)
+    if message.after is not None:
+        return _shift(anchor, message.after, +1, Direction.WAITING)
+    return anchor
+
+
+def _booking_timing(
+    message: Message, occurrence: Occurrence, send_time: dt.time
+) -> MessageTiming | None:
+    booking = occurrence.booking
+    if booking is None:
+        return None
+    meeting_day = booking.start.astimezone(STOCKHOLM).date()
+    day = _offset_day(meeting_day, message)
+    due_at = local_moment(day, send_time)
+    if booking.booked_at is not None and booking.booked_at > due_at:
+        # Booked later than the usual notice: the invite goes out at once.
+        due_at = booking.booked_at
+        day = booking.booked_at.astimezone(STOCKHOLM).date()
+    return MessageTiming(message, occurrence, day, due_at, {"sequence": str(booking.sequence)})

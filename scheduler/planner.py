@@ -1,0 +1,425 @@
+"""Occurrences → outbox rows. `compute_plan` is pure; `replan` applies it to the database.
+
+Safe to run any number of times: a row is identified by its idempotency key, and the
+database's unique constraint refuses a second copy. Only messages still to come are touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+import models
+from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.directory import Holder, RoleDirectory, load_directory
+from scheduler.identity import event_uid, idempotency_key, message_id_for
+from scheduler.occurrences import (
+    BookingInfo,
+    MessageTiming,
+    Occurrence,
+    message_timings,
+    occurrences,
+)
+from scheduler.spec import Routine, SchoolYears
+
+
+@dataclass(frozen=True)
+class Municipal:
+    """What the planner needs to know of the municipality itself."""
+
+    id: int
+    key: str
+    name: str
+    sender_name: str
+    sender_email: str
+    send_time: dt.time
+    school_years: SchoolYears
+    role_names: dict[str, str]
+
+    @property
+    def domain(self) -> str:
+        return self.sender_email.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True)
+class PlanningInput:
+    municipality: Municipal
+    routines: list[tuple[Routine, list[dict[str, str]]]]  # spec, attachment files
+    bookings: dict[tuple[str, str], BookingInfo]
+    directory: RoleDirectory
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    key: str
+    routine: str
+    occurrence: str
+    purpose: str
+    template: str
+    context: dict[str, Any]
+    recipient: Holder
+    due_at: dt.datetime
+    message_id: str
+
+
+@dataclass
+class PlanResult:
+    created: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class Plan:
+    occurrences: list[Occurrence] = field(default_factory=list)
+    rows: list[PlannedRow] = field(default_factory=list)
+    timings: list[tuple[MessageTiming, list[Holder]]] = field(default_factory=list)
+
+
+def compute_plan(data: PlanningInput, start: dt.datetime, end: dt.datetime) -> Plan:
+    """Every occurrence and message whose due moment lies in [start, end)."""
+    plan = Plan()
+    first_year = start.astimezone(STOCKHOLM).year - 1
+    last_year = end.astimezone(STOCKHOLM).year
+    for routine, files in data.routines:
+        bookings = {occ: b for (key, occ), b in data.bookings.items() if key == routine.key}
+        for occurrence in occurrences(
+            routine, data.municipality.school_years, range(first_year, last_year + 1), bookings
+        ):
+            _plan_occurrence(plan, data, routine, files, occurrence, start, end)
+    plan.rows.sort(key=lambda r: (r.due_at, r.key))
+    return plan
+
+
+def _plan_occurrence(
+    plan: Plan,
+    data: PlanningInput,
+    routine: Routine,
+    files: list[dict[str, str]],
+    occurrence: Occurrence,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> None:
+    occurrence_moment = dt.datetime.combine(occurrence.date, dt.time(12), tzinfo=STOCKHOLM)
+    if start <= occurrence_moment < end:
+        plan.occurrences.append(occurrence)
+    for timing in message_timings(routine, occurrence, data.municipality.send_time):
+        if not start <= timing.due_at < end:
+            continue
+        holders = data.directory.resolve(timing.message.to, timing.due_date)
+        plan.timings.append((timing, holders))
+        base = _occurrence_context(data, routine, files, occurrence, timing)
+        for holder in holders:
+            plan.rows.append(_row(data.municipality, routine, timing, holder, base))
+
+
+def _purpose(timing: MessageTiming) -> str:
+    sequence = timing.extra.get("sequence")
+    # A rebooked meeting's invites are new messages (same UID, higher SEQUENCE).
+    return (
+        f"{timing.message.purpose}-v{sequence}"
+        if sequence not in (None, "0")
+        else timing.message.purpose
+    )
+
+
+def _row(
+    municipality: Municipal,
+    routine: Routine,
+    timing: MessageTiming,
+    holder: Holder,
+    base: dict[str, Any],
+) -> PlannedRow:
+    purpose = _purpose(timing)
+    key = idempotency_key(
+        municipality.key, routine.key, timing.occurrence.key, purpose, holder.person_key
+    )
+    context = dict(base)
+    context["recipient"] = {
+        "name": holder.name,
+        "roles": list(holder.role_names),
+        "units": [{"name": name, "kind": kind} for name, kind in holder.units],
+    }
+    return PlannedRow(
+        key=key,
+        routine=routine.key,
+        occurrence=timing.occurrence.key,
+        purpose=purpose,
+        template=timing.message.template,
+        context=context,
+        recipient=holder,
+        due_at=timing.due_at,
+        message_id=message_id_for(key, municipality.domain),
+    )
+
+
+def _occurrence_context(
+    data: PlanningInput,
+    routine: Routine,
+    files: list[dict[str, str]],
+    occurrence: Occurrence,
+    timing: MessageTiming,
+) -> dict[str, Any]:
+    m = data.municipality
+    owners = data.directory.resolve(routine.owners, timing.due_date)
+    reply_to = None
+    if timing.message.reply_to:
+        found = data.directory.resolve([timing.message.reply_to], timing.due_date)
+        if found:
+            reply_to = {
+                "name": found[0].name,
+                "email": found[0].email,
+                "role": found[0].role_names[0],
+            }
+    return {
+        "municipality": m.name,
+        "sender": {"name": m.sender_name, "email": m.sender_email},
+        "routine": {
+            "key": routine.key,
+            "name": routine.name,
+            "kind": routine.kind.value,
+            "description": routine.description,
+        },
+        "purpose": timing.message.purpose,
+        "occurrence": {
+            "key": occurrence.key,
+            "date": occurrence.date.isoformat(),
+            "window_end": occurrence.window_end.isoformat() if occurrence.window_end else None,
+            "month": routine.when.month,
+            "school_year": occurrence.key if routine.when.school_year else None,
+        },
+        "due": {
+            "date": timing.due_date.isoformat(),
+            "days_left": (occurrence.date - timing.due_date).days,
+        },
+        "meeting": _meeting_context(data, routine, occurrence, owners),
+        "owners": [{"name": o.name, "role": o.role_names[0]} for o in owners],
+        "reply_to": reply_to,
+        "attachments": [f["filename"] for f in files] if timing.message.on == "occurrence" else [],
+        "attachment_files": [f["sha256"] for f in files]
+        if timing.message.on == "occurrence"
+        else [],
+    }
+
+
+def _meeting_context(
+    data: PlanningInput, routine: Routine, occurrence: Occurrence, owners: list[Holder]
+) -> dict[str, Any] | None:
+    booking = occurrence.booking
+    if booking is None or routine.meeting is None:
+        return None
+    m = data.municipality
+    return {
+        "start": booking.start.astimezone(STOCKHOLM).isoformat(),
+        "end": booking.end.astimezone(STOCKHOLM).isoformat(),
+        "location": booking.location,
+        "agenda": list(routine.meeting.agenda),
+        "sequence": booking.sequence,
+        "uid": event_uid(m.key, routine.key, occurrence.key, m.domain),
+        # The first convener organizes: calendar replies (accept/decline) go to them.
+        "organizer": {"name": owners[0].name, "email": owners[0].email} if owners else None,
+    }
+
+
+# --- the database side -------------------------------------------------------------------
+
+
+def planning_input(session: Session, municipality_id: int) -> PlanningInput:
+    row = session.get_one(models.Municipality, municipality_id)
+    calendar = row.calendar
+    municipal = Municipal(
+        id=row.id,
+        key=row.key,
+        name=row.name,
+        sender_name=row.sender_name,
+        sender_email=row.sender_email,
+        send_time=dt.time.fromisoformat(calendar["send_time"]),
+        school_years=SchoolYears.model_validate(calendar["school_years"]),
+        role_names=dict(calendar["roles"]),
+    )
+    routines = []
+    routine_keys: dict[int, str] = {}
+    for r in session.scalars(
+        select(models.Routine)
+        .where(models.Routine.municipality_id == municipality_id)
+        .order_by(models.Routine.key)
+    ):
+        routine_keys[r.id] = r.key
+        if r.active:
+            spec = dict(r.spec)
+            files = spec.pop("attachment_files", [])
+            routines.append((Routine.model_validate(spec), files))
+    bookings = {
+        (routine_keys[b.routine_id], b.occurrence): BookingInfo(
+            start=b.starts_at,
+            end=b.ends_at,
+            location=b.location,
+            sequence=b.sequence,
+            booked_at=b.booked_at,
+        )
+        for b in session.scalars(
+            select(models.Booking).where(models.Booking.routine_id.in_(routine_keys))
+        )
+    }
+    return PlanningInput(
+        municipal,
+        routines,
+        bookings,
+        load_directory(session, municipality_id, municipal.role_names),
+    )
+
+
+def replan(
+    session: Session,
+    municipality_id: int,
+    now: dt.datetime,
+    horizon_days: int,
+    routines: Iterable[str] | None = None,
+) -> PlanResult:
+    """Bring the outbox in line with the routines for messages due from `now` to the horizon."""
+    data = planning_input(session, municipality_id)
+    if routines is not None:
+        wanted = set(routines)
+        data = PlanningInput(
+            data.municipality,
+            [r for r in data.routines if r[0].key in wanted],
+            data.bookings,
+            data.directory,
+        )
+    end = now + dt.timedelta(days=horizon_days)
+    plan = compute_plan(data, now, end)
+    result = PlanResult()
+    planned = {row.key: row for row in plan.rows}
+    scope = [r[0].key for r in data.routines] if routines is not None else None
+    _update_or_cancel(session, municipality_id, now, planned, scope, result)
+    _insert_new(session, municipality_id, now, planned, result)
+    return result
+
+
+def _update_or_cancel(
+    session: Session,
+    municipality_id: int,
+    now: dt.datetime,
+    planned: dict[str, PlannedRow],
+    scope: list[str] | None,
+    result: PlanResult,
+) -> None:
+    query = select(models.Notification).where(
+        models.Notification.municipality_id == municipality_id,
+        models.Notification.status == models.Status.PENDING,
+        models.Notification.due_at >= now,
+        models.Notification.attempts == 0,  # a retry in progress belongs to the sender now
+    )
+    if scope is not None:
+        query = query.where(models.Notification.routine_key.in_(scope))
+    for row in session.scalars(query):
+        wanted = planned.get(row.idempotency_key)
+        if wanted is None:
+            _cancel(row, now, "no longer in the plan (routine, roles or booking changed)")
+            result.cancelled += 1
+            continue
+        values = _values(wanted)
+        changed = [k for k, v in values.items() if getattr(row, k) != v]
+        if changed:
+            for k in changed:
+                setattr(row, k, values[k])
+            row.updated_at = now
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+
+def _cancel(row: models.Notification, now: dt.datetime, reason: str) -> None:
+    row.status = models.Status.CANCELLED
+    row.cancel_reason = reason
+    row.updated_at = now
+
+
+def _values(row: PlannedRow) -> dict[str, Any]:
+    return {
+        "template": row.template,
+        "context": row.context,
+        "person_id": row.recipient.person_id,
+        "roles": list(row.recipient.roles),
+        "recipient_email": row.recipient.email,
+        "recipient_name": row.recipient.name,
+        "due_at": row.due_at,
+    }
+
+
+def _insert_new(
+    session: Session,
+    municipality_id: int,
+    now: dt.datetime,
+    planned: dict[str, PlannedRow],
+    result: PlanResult,
+) -> None:
+    if not planned:
+        return
+    existing = set(
+        session.scalars(
+            select(models.Notification.idempotency_key).where(
+                models.Notification.idempotency_key.in_(list(planned))
+            )
+        )
+    )
+    fresh = [row for key, row in planned.items() if key not in existing]
+    if fresh:
+        insert_rows(session, municipality_id, now, fresh)
+    result.created += len(fresh)
+
+
+def insert_rows(
+    session: Session, municipality_id: int, now: dt.datetime, rows: list[PlannedRow]
+) -> int:
+    """Insert rows; a key that exists already (another planner got there first) is skipped."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values = [
+        {
+            "idempotency_key": row.key,
+            "municipality_id": municipality_id,
+            "routine_key": row.routine,
+            "occurrence": row.occurrence,
+            "purpose": row.purpose,
+            "message_id": row.message_id,
+            "status": models.Status.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            **_values(row),
+        }
+        for row in rows
+    ]
+    inserted = 0
+    for chunk_start in range(0, len(values), 500):
+        chunk = values[chunk_start : chunk_start + 500]
+        statement = (
+            insert(models.Notification)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        inserted += session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+    return inserted
+
+
+def cancel_open(session: Session, ids: Iterable[int], now: dt.datetime, reason: str) -> int:
+    statement = (
+        update(models.Notification)
+        .where(
+            models.Notification.id.in_(list(ids)),
+            models.Notification.status == models.Status.PENDING,
+        )
+        .values(status=models.Status.CANCELLED, cancel_reason=reason, updated_at=now)
+    )
+    return session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+
+
+def local_today(now: dt.datetime) -> dt.date:
+    return local_date(now)

@@ -1,0 +1,455 @@
+"""The profile schema: one municipality's cooperation routine as data.
+
+Validated with pydantic (shape, types, dates) and then by `reference_problems` (names that
+must point at something: roles, units, districts, attachments). Every problem carries the
+path of the field it concerns, so the loader can name file, line and field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+SLUG = r"^[a-z0-9][a-z0-9-]*$"
+Slug = Annotated[str, Field(pattern=SLUG, max_length=64)]
+Path = tuple[str | int, ...]
+
+# Control characters would allow header injection wherever a name reaches a message.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_chars(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain line breaks or other control characters")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_chars)]
+
+
+def _no_control_but_newlines(value: str) -> str:
+    if _CONTROL.search(value.replace("\n", "")):
+        raise ValueError("must not contain control characters other than line breaks")
+    return value
+
+
+# Longer prose (a routine's description) may span lines; it goes into bodies, never headers.
+LongText = Annotated[
+    str, Field(min_length=1, max_length=4000), AfterValidator(_no_control_but_newlines)
+]
+
+BUILTIN_ROLES: dict[str, str] = {
+    "elevhalsochef": "Elevhälsochef",
+    "enhetschef-ifo": "Enhetschef IFO/bistånd",
+    "avdelningschef-ifo": "Avdelningschef IFO/bistånd",
+    "rektor": "Rektor",
+    "elevhalsan": "Elevhälsan",
+    "familjeteam": "Familjeteam",
+    "familjebehandlare": "Familjebehandlare",
+    "socialsekreterare": "Socialsekreterare",
+    "mottagning": "Mottagningsenhet",
+    "samordnare": "Samordnare",
+    "styrgrupp": "Styrgruppen",
+    "omlottgruppen": "Omlottgruppen",
+    "referensgrupp": "Referensgruppen",
+    "administrator": "Administratör",
+}
+
+
+class UnitKind(StrEnum):
+    FORSKOLA = "forskola"
+    GRUNDSKOLA = "grundskola"
+    GYMNASIUM = "gymnasium"
+    IFO = "ifo"
+    MOTTAGNINGSENHET = "mottagningsenhet"
+    FORVALTNING = "forvaltning"
+
+
+SCHOOL_KINDS = (UnitKind.FORSKOLA, UnitKind.GRUNDSKOLA, UnitKind.GYMNASIUM)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MonthDay(Strict):
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=31)
+
+    @model_validator(mode="after")
+    def _exists(self) -> MonthDay:
+        try:
+            dt.date(2000, self.month, self.day)  # a leap year, so 29 February is allowed
+        except ValueError:
+            raise ValueError(f"{self.day} {_MONTHS[self.month - 1]} does not exist") from None
+        return self
+
+    def in_year(self, year: int) -> dt.date | None:
+        """The date in `year`, or None (29 February in a common year)."""
+        try:
+            return dt.date(year, self.month, self.day)
+        except ValueError:
+            return None
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+class Sender(Strict):
+    name: Text
+    email: EmailStr
+
+
+class Municipality(Strict):
+    key: Slug
+    name: Text
+    sender: Sender
+    timezone: Literal["Europe/Stockholm"] = "Europe/Stockholm"
+    send_time: dt.time = dt.time(8, 0)
+    # Phone number of the intake (mottagning), for acute reports.
+    intake_phone: Text | None = None
+
+
+class District(Strict):
+    key: Slug
+    name: Text
+
+
+class Unit(Strict):
+    key: Slug
+    name: Text
+    kind: UnitKind
+    district: Slug | None = None
+    phone: Text | None = None
+
+
+class SchoolBreak(Strict):
+    name: Text
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SchoolBreak:
+        if self.end < self.start:
+            raise ValueError(f"break {self.name!r} ends before it starts")
+        return self
+
+
+class SchoolYear(Strict):
+    start: dt.date
+    end: dt.date
+    breaks: list[SchoolBreak] = []
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SchoolYear:
+        if not self.start < self.end:
+            raise ValueError("a school year must end after it starts")
+        if (self.end - self.start).days > 366:
+            raise ValueError("a school year cannot be longer than a year")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.start.year}/{str(self.start.year + 1)[2:]}"
+
+
+class SchoolYearRule(Strict):
+    """For years not listed: start on this day in August (next working day), end in June."""
+
+    start: MonthDay
+    end: MonthDay
+
+
+class SchoolYears(Strict):
+    years: list[SchoolYear] = []
+    rule: SchoolYearRule
+
+
+class RoleAssignment(Strict):
+    role: Slug
+    unit: Slug | None = None
+    valid_from: dt.date | None = Field(default=None, alias="from")
+    valid_to: dt.date | None = Field(default=None, alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RoleAssignment:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("'to' is before 'from'")
+        return self
+
+
+class Person(Strict):
+    key: Slug
+    name: Text
+    email: EmailStr
+    roles: list[RoleAssignment] = Field(min_length=1)
+
+
+class RoleDefinition(Strict):
+    key: Slug
+    name: Text
+
+
+class Period(Strict):
+    days: int | None = Field(default=None, ge=0, le=400)
+    weeks: int | None = Field(default=None, ge=0, le=60)
+    working_days: int | None = Field(default=None, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Period:
+        given = [v for v in (self.days, self.weeks, self.working_days) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of days, weeks or working_days")
+        return self
+
+    @property
+    def unit(self) -> str:
+        if self.days is not None:
+            return "days"
+        return "weeks" if self.weeks is not None else "working_days"
+
+    @property
+    def length(self) -> int:
+        value = self.days if self.days is not None else self.weeks
+        return value if value is not None else (self.working_days or 0)
+
+
+class When(Strict):
+    """When a routine occurs: on a date each year, in a month each year, or around a school year."""
+
+    date: MonthDay | None = None
+    month: int | None = Field(default=None, ge=1, le=12)
+    school_year: Literal["start", "end"] | None = None
+    # After the start, or before the end, of the school year.
+    offset: Period | None = None
+    # Which way a non-working day moves; by default a deadline moves back, anything else forward.
+    adjust: Literal["deadline", "waiting"] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> When:
+        given = [v for v in (self.date, self.month, self.school_year) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of date, month or school_year")
+        if self.offset is not None and self.school_year is None:
+            raise ValueError("offset applies only to school_year")
+        return self
+
+
+class RoutineKind(StrEnum):
+    MEETING = "meeting"
+    DEADLINE = "deadline"
+    MAILOUT = "mailout"
+    REMINDER = "reminder"
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
+
+
+class StandingDay(Strict):
+    """A standing rule for booking, e.g. the second Tuesday of the month."""
+
+    nth: int = Field(ge=1, le=4)
+    weekday: Weekday
+
+
+class Booking(Strict):
+    date: dt.date
+    time: dt.time
+    location: Text | None = None
+
+
+class MeetingSettings(Strict):
+    duration_minutes: int = Field(default=120, ge=15, le=600)
+    location: Text | None = None
+    time: dt.time | None = None
+    standing_day: StandingDay | None = None
+    agenda: list[Text] = []
+
+
+class Message(Strict):
+    purpose: Slug
+    to: list[str] = Field(min_length=1)
+    template: Slug
+    before: Period | None = None
+    after: Period | None = None
+    on: Literal["occurrence", "booking"] = "occurrence"
+    # Booking reminders stop once the meeting is booked.
+    until_booked: bool = False
+    reply_to: str | None = None
+
+    @model_validator(mode="after")
+    def _one_offset(self) -> Message:
+        if self.before is not None and self.after is not None:
+            raise ValueError("give before or after, not both")
+        return self
+
+
+class ActiveYears(Strict):
+    first: int | None = Field(default=None, ge=2000, le=2200)
+    last: int | None = Field(default=None, ge=2000, le=2200)
+
+
+class Routine(Strict):
+    key: Slug
+    name: Text
+    kind: RoutineKind
+    when: When
+    owners: list[str] = Field(min_length=1)
+    participants: list[str] = []
+    messages: list[Message] = Field(min_length=1)
+    meeting: MeetingSettings | None = None
+    bookings: dict[int, Booking] = {}
+    attachments: list[str] = []
+    active: ActiveYears = ActiveYears()
+    description: LongText | None = None  # what the routine asks, in the readers' words
+    source: Text | None = None  # which part of which routine document this comes from
+
+    @field_validator("bookings")
+    @classmethod
+    def _years_plausible(cls, value: dict[int, Booking]) -> dict[int, Booking]:
+        for year, booking in value.items():
+            if not 2000 <= year <= 2200:
+                raise ValueError(f"booking year {year} is out of range")
+            if booking.date.year not in (year, year + 1):
+                raise ValueError(f"booking for {year} is dated {booking.date}")
+        return value
+
+    @model_validator(mode="after")
+    def _meeting_has_settings(self) -> Routine:
+        if self.kind is RoutineKind.MEETING and self.meeting is None:
+            raise ValueError("a meeting routine needs a 'meeting' section")
+        if self.kind is not RoutineKind.MEETING and (self.meeting or self.bookings):
+            raise ValueError("only a meeting routine can have 'meeting' or 'bookings'")
+        return self
+
+
+class Profile(Strict):
+    municipality: Municipality
+    districts: list[District] = []
+    units: list[Unit] = Field(min_length=1)
+    school_years: SchoolYears
+    roles: list[RoleDefinition] = []
+    people: list[Person] = Field(min_length=1)
+    routines: list[Routine] = []
+
+    def role_names(self) -> dict[str, str]:
+        names = dict(BUILTIN_ROLES)
+        names.update({r.key: r.name for r in self.roles})
+        return names
+
+
+class RoleRef(BaseModel):
+    """`role` or `role@scope`, where scope is a unit kind or a unit key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    scope: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RoleRef:
+        role, _, scope = text.partition("@")
+        return cls(role=role.strip(), scope=scope.strip() or None)
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.scope}" if self.scope else self.role
+
+
+Problem = tuple[Path, str]
+
+
+def reference_problems(profile: Profile) -> list[Problem]:
+    """Every name in the profile that points at nothing, each with the path of its field."""
+    problems: list[Problem] = []
+    problems += _duplicate_keys(profile)
+    districts = {d.key for d in profile.districts}
+    units = {u.key for u in profile.units}
+    roles = profile.role_names()
+    for i, unit in enumerate(profile.units):
+        if unit.district is not None and unit.district not in districts:
+            problems.append((("units", i, "district"), f"unknown district {unit.district!r}"))
+    for i, person in enumerate(profile.people):
+        for j, assignment in enumerate(person.roles):
+            where: Path = ("people", i, "roles", j)
+            if assignment.role not in roles:
+                problems.append(((*where, "role"), f"unknown role {assignment.role!r}"))
+            if assignment.unit is not None and assignment.unit not in units:
+                problems.append(((*where, "unit"), f"unknown unit {assignment.unit!r}"))
+    for i, routine in enumerate(profile.routines):
+        problems += _routine_reference_problems(("routines", i), routine, roles, units)
+    return problems
+
+
+def _duplicate_keys(profile: Profile) -> list[Problem]:
+    problems: list[Problem] = []
+    sections: dict[str, list[str]] = {
+        "districts": [d.key for d in profile.districts],
+        "units": [u.key for u in profile.units],
+        "people": [p.key for p in profile.people],
+        "routines": [r.key for r in profile.routines],
+        "roles": [r.key for r in profile.roles],
+    }
+    for section, keys in sections.items():
+        seen: set[str] = set()
+        for i, key in enumerate(keys):
+            if key in seen:
+                problems.append(((section, i, "key"), f"duplicate key {key!r}"))
+            seen.add(key)
+    return problems
+
+
+def _role_ref_problem(text: str, roles: dict[str, str], units: set[str]) -> str | None:
+    ref = RoleRef.parse(text)
+    if ref.role not in roles:
+        return f"unknown role {ref.role!r}"
+    if ref.scope is not None and ref.scope not in units and ref.scope not in set(UnitKind):
+        return f"unknown unit or unit kind {ref.scope!r} in {text!r}"
+    return None
+
+
+def _routine_reference_problems(
+    where: Path, routine: Routine, roles: dict[str, str], units: set[str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for field in ("owners", "participants"):
+        for j, text in enumerate(getattr(routine, field)):
+            problem = _role_ref_problem(text, roles, units)
+            if problem:
+                problems.append(((*where, field, j), problem))
+    for m, message in enumerate(routine.messages):
+        for j, text in enumerate(message.to):
+            problem = _role_ref_problem(text, roles, units)
+            if problem:
+                problems.append(((*where, "messages", m, "to", j), problem))
+        if message.reply_to is not None:
+            problem = _role_ref_problem(message.reply_to, roles, units)
+            if problem:
+                problems.append(((*where, "messages", m, "reply_to"), problem))
+        if message.on == "booking" and routine.kind is not RoutineKind.MEETING:
+            problems.append(((*where, "messages", m, "on"), "only a meeting can send on booking"))
+    return problems

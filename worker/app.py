@@ -1,0 +1,73 @@
+"""The Celery app, configured from the settings; tasks are thin wrappers (see worker/tasks.py).
+
+Choices made deliberately (docs/architecture.md explains them):
+- acks_late + reject_on_worker_lost: a task is acknowledged only after it ran, so a worker
+  killed mid-task leaves it to be redelivered; `deliver_one` is idempotent on the row id.
+- prefetch multiplier 1: a worker holds one task at a time, so a dying worker strands little.
+- no ETA/countdown: long waits live in the database (due_at), never in the broker.
+- results ignored: the outbox row is the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+
+from samverkan.settings import Settings
+from worker.runtime import use_settings
+
+app = Celery("samverkan", include=["worker.tasks"])
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    enable_utc=True,
+)
+
+TICK_SECONDS = 60.0
+SWEEP_SECONDS = 300.0
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    if settings.embedded_broker:
+        folder = settings.broker_dir
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            # The default 1 s poll would make each simulated tick wait a second for nothing.
+            "polling_interval": 0.05,
+        }
+    # Redis: a task unacknowledged this long is redelivered; longer than any send can take.
+    return {"visibility_timeout": 3600}
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the app (and this process's runtime) at `settings`."""
+    use_settings(settings)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    app.conf.update(
+        broker_url=settings.effective_broker_url,
+        broker_transport_options=broker_options(settings),
+        # The filesystem transport has no broadcast; remote control needs it.
+        worker_enable_remote_control=not settings.embedded_broker,
+        timezone=settings.timezone,
+        beat_schedule_filename=str(Path(settings.var_dir) / "celerybeat-schedule"),
+        beat_schedule={
+            "tick": {"task": "samverkan.tick", "schedule": TICK_SECONDS},
+            "sweep": {"task": "samverkan.sweep", "schedule": SWEEP_SECONDS},
+            "replan": {"task": "samverkan.replan", "schedule": crontab(hour=2, minute=30)},
+        },
+    )
+    return app

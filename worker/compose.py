@@ -1,0 +1,315 @@
+"""Compose one outgoing message (MIME) for one recipient.
+
+The design sends one message per recipient, so To holds exactly one address and there is no
+Cc or Bcc: no one sees who else was invited. With a calendar invitation the layout is the one
+Google Calendar uses, which Outlook, Gmail and Apple Mail all understand::
+
+    multipart/mixed
+        multipart/alternative
+            text/plain; charset=utf-8
+            text/html; charset=utf-8
+            text/calendar; method=REQUEST; charset=UTF-8
+        application/ics; name="inbjudan.ics"   (attachment, filename="inbjudan.ics")
+        further attachments ...
+
+Without an invitation it is multipart/alternative (plain, html), inside multipart/mixed only
+when there are attachments. Every value that ends up in a header is checked for CR, LF and
+other control characters first (header injection), and addresses are checked for syntax.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy as email_policy
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from email_validator import EmailNotValidError, validate_email
+from icalendar import Calendar
+
+from samverkan.errors import PermanentDeliveryError, SamverkanError
+from scheduler import identity
+
+INVITE_FILENAME = "inbjudan.ics"
+
+# Headers that compose_message sets itself or that would add recipients: never via `headers`.
+_RESERVED_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "auto-submitted",
+        "return-path",
+        "received",
+    }
+)
+_RESERVED_PREFIXES = ("content-", "resent-")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ":"
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII, no "<", ">" inside
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_MIME_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+_ITIP_METHOD = re.compile(r"[A-Z][A-Z-]*")
+
+
+class HeaderInjectionError(SamverkanError, ValueError):
+    """A header value holds a control character or would break the structure of the header."""
+
+    def __init__(
+        self, field: str, problem: str = "must not contain CR, LF or other control characters"
+    ) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox: display name (may be empty) and address."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to the message."""
+
+    filename: str
+    content: bytes
+    mime_type: str  # e.g. "application/pdf"
+
+
+def message_id_for(idempotency_key: str, domain: str) -> str:
+    """The Message-ID for a delivery: the same key always gives the same id.
+
+    ``"<" + sha256(key).hexdigest()[:40] + "@" + domain + ">"``; a resent message keeps its id,
+    so receiving systems can recognise the duplicate.
+    """
+    if not idempotency_key:
+        raise ValueError("idempotency_key must not be empty")
+    if _has_control(domain):
+        raise HeaderInjectionError("domain")
+    if not _DOMAIN.fullmatch(domain):
+        raise HeaderInjectionError("domain", f"is not an ASCII host name: {domain!r}")
+    return identity.message_id_for(idempotency_key, domain)
+
+
+def compose_message(
+    *,
+    sender: Address,
+    to: Address,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    date: datetime,
+    reply_to: Address | None = None,
+    invite: bytes | None = None,
+    invite_method: str = "REQUEST",
+    attachments: Sequence[Attachment] = (),
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """Build the message (policy ``email.policy.SMTP``: CRLF line ends, RFC 2047 headers).
+
+    Raises HeaderInjectionError (naming the field) for a control character in a name,
+    address, the subject, the Message-ID, an attachment's filename or type, or an extra
+    header, and for an extra header that would override one set here or add recipients;
+    PermanentDeliveryError for an address that is not syntactically valid; ValueError for a
+    naive ``date`` or an ``invite_method`` that is not the invite's METHOD.
+    """
+    message = EmailMessage(policy=email_policy.SMTP)
+    message["From"] = _mailbox("sender", sender)
+    message["To"] = _mailbox("to", to)
+    if reply_to is not None:
+        message["Reply-To"] = _mailbox("reply_to", reply_to)
+    _set_text_header(message, "Subject", _header_value("subject", subject))
+    message["Date"] = _date(date)
+    message["Message-ID"] = _message_id(message_id)
+    message["MIME-Version"] = "1.0"
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in _extra_headers(headers or {}):
+        _set_text_header(message, name, value)
+
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    if invite is not None:
+        method = _invite_method(invite, invite_method)
+        message.add_alternative(
+            invite,
+            maintype="text",
+            subtype="calendar",
+            cte="base64",  # keeps the CRLF line ends and the folding exactly as written
+            params={"method": method, "charset": "UTF-8"},
+        )
+        message.add_attachment(
+            invite,
+            maintype="application",
+            subtype="ics",
+            filename=INVITE_FILENAME,
+            params={"name": INVITE_FILENAME},
+        )
+    for index, attachment in enumerate(attachments):
+        maintype, subtype = _attachment_type(index, attachment)
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename,
+            params={"name": attachment.filename},  # Outlook shows Content-Type's name
+        )
+    for part in message.walk():
+        if part is not message:
+            del part["MIME-Version"]  # the email package repeats it on parts it creates
+    return message
+
+
+# --- unstructured headers ---------------------------------------------------------------------
+
+_MAX_LINE = 78  # RFC 5322 "SHOULD"; what email.policy.SMTP folds at
+_EW_PREFIX, _EW_SUFFIX = "=?utf-8?q?", "?="
+_EW_PAYLOAD = 75 - len(_EW_PREFIX) - len(_EW_SUFFIX)  # RFC 2047: an encoded word <= 75 chars
+_Q_LITERAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+
+
+def _set_text_header(message: EmailMessage, name: str, value: str) -> None:
+    """Set an unstructured header (Subject, extra headers) so that it survives being written.
+
+    Plain ASCII values go through the email package as usual. For other values its folder
+    (CPython 3.11, gh-144156) can put the space between two words *between* two encoded
+    words, where RFC 2047 decoders drop it ("Ärenden; Östra" arrives as "Ärenden;Östra").
+    So these are encoded here: RFC 2047 Q encoded words, every space inside a word, one word
+    per line, each line within 78 characters, stored as is; email.policy.SMTP and SMTPUTF8
+    write such lines unchanged, and reading the header back decodes it.
+    """
+    if value.isascii() and "=?" not in value:  # "=?" would be decoded as an encoded word
+        message[name] = value
+        return
+    first_room = _MAX_LINE - len(name) - len(": ") - len(_EW_PREFIX) - len(_EW_SUFFIX)
+    if first_room < len("=XX") * 4:  # not even one character fits after a long name
+        chunks = ["", *_q_chunks(value, _EW_PAYLOAD, _EW_PAYLOAD)]
+    else:
+        chunks = _q_chunks(value, min(first_room, _EW_PAYLOAD), _EW_PAYLOAD)
+    words = [f"{_EW_PREFIX}{chunk}{_EW_SUFFIX}" if chunk else "" for chunk in chunks]
+    message.set_raw(name, "\r\n ".join(words))
+
+
+def _q_char(char: str) -> str:
+    if char == " ":
+        return "_"
+    if char in _Q_LITERAL:
+        return char
+    return "".join(f"={byte:02X}" for byte in char.encode("utf-8"))
+
+
+def _q_chunks(value: str, first_limit: int, limit: int) -> list[str]:
+    """Q-encode ``value`` in chunks of at most ``first_limit``, then ``limit``, characters.
+
+    A chunk ends after a space where possible (so a decoder that wrongly keeps the folding
+    whitespace shows a double space rather than a space inside a word); a character's
+    bytes are never split.
+    """
+    chunks: list[str] = []
+    current: list[str] = []  # encoded characters of the chunk being filled
+    after_space = 0  # len(current) just after its last space; 0: no space in current
+    room = first_limit
+    for char in value:
+        piece = _q_char(char)
+        while current and sum(map(len, current)) + len(piece) > room:
+            cut = after_space or len(current)
+            chunks.append("".join(current[:cut]))
+            current, after_space, room = current[cut:], 0, limit
+        current.append(piece)
+        if char == " ":
+            after_space = len(current)
+    chunks.append("".join(current))
+    return chunks
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def _has_control(value: str) -> bool:
+    """True if ``value`` holds a control character (CR, LF, TAB, NUL, ...) or a line separator."""
+    return any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value)
+
+
+def _header_value(field: str, value: str) -> str:
+    if _has_control(value):
+        raise HeaderInjectionError(field)
+    return value
+
+
+def _mailbox(field: str, address: Address) -> HeaderAddress:
+    _header_value(f"{field}.name", address.name)
+    _header_value(f"{field}.email", address.email)
+    try:
+        valid = validate_email(address.email, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise PermanentDeliveryError(
+            f"{field}.email is not a valid e-mail address ({address.email!r}): {error}"
+        ) from None
+    return HeaderAddress(display_name=address.name.strip(), addr_spec=str(valid.ascii_email))
+
+
+def _date(date: datetime) -> str:
+    if date.tzinfo is None or date.utcoffset() is None:
+        raise ValueError(f"date must be timezone-aware, got the naive {date.isoformat()}")
+    return format_datetime(date)
+
+
+def _message_id(message_id: str) -> str:
+    _header_value("message_id", message_id)
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise HeaderInjectionError("message_id", f"must look like <left@right>: {message_id!r}")
+    return message_id
+
+
+def _extra_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    checked = []
+    for name, value in headers.items():
+        field = f"headers[{name!r}]"
+        if not _HEADER_NAME.fullmatch(name):
+            raise HeaderInjectionError(field, "is not a valid header name")
+        lowered = name.lower()
+        if lowered in _RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES):
+            raise HeaderInjectionError(field, "is set by compose_message and cannot be given")
+        checked.append((name, _header_value(field, value)))
+    return checked
+
+
+def _invite_method(invite: bytes, invite_method: str) -> str:
+    """The iTIP method for the text/calendar part: must be the invite's own METHOD."""
+    if not _ITIP_METHOD.fullmatch(invite_method):
+        raise HeaderInjectionError("invite_method", f"is not an iTIP method: {invite_method!r}")
+    written = Calendar.from_ical(invite).get("METHOD")
+    if written is None or str(written) != invite_method:
+        raise ValueError(
+            f"invite_method {invite_method!r} differs from the invite's METHOD "
+            f"{None if written is None else str(written)!r}"
+        )
+    return invite_method
+
+
+def _attachment_type(index: int, attachment: Attachment) -> tuple[str, str]:
+    field = f"attachments[{index}]"
+    _header_value(f"{field}.filename", attachment.filename)
+    if not attachment.filename.strip():
+        raise HeaderInjectionError(f"{field}.filename", "must not be empty")
+    _header_value(f"{field}.mime_type", attachment.mime_type)
+    if not _MIME_TYPE.fullmatch(attachment.mime_type):
+        raise HeaderInjectionError(f"{field}.mime_type", "must look like type/subtype")
+    maintype, subtype = attachment.mime_type.lower().split("/")
+    if maintype in ("multipart", "message"):
+        raise HeaderInjectionError(f"{field}.mime_type", f"cannot be {maintype}/*")
+    return maintype, subtype

@@ -1,0 +1,338 @@
+"""Deliver one outbox row: claim it, check its recipient, render, send, record the attempt.
+
+Celery tasks are thin wrappers around `deliver_one`, which tests call directly. Every step
+that changes a row is a conditional update, so a redelivered task or a second worker finds
+nothing to do instead of sending a second copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import socket
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+import models
+from models import Status
+from samverkan.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    SamverkanError,
+    TransientDeliveryError,
+)
+from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.directory import load_directory
+from scheduler.identity import idempotency_key, message_id_for
+from worker.compose import Address, Attachment, compose_message
+from worker.invite import Party, build_invite
+from worker.mailers import Mailer
+from worker.render import Renderer
+
+log = logging.getLogger("samverkan.delivery")
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"  # transient failure, back to pending with a later due time
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not ours: already taken, done or cancelled
+    CANCELLED = "cancelled"  # the recipient no longer holds the role
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 60.0
+    max_delay_seconds: float = 6 * 3600.0
+    horizon: dt.timedelta = dt.timedelta(hours=72)
+
+    def delay(self, attempt: int, seed: int) -> dt.timedelta:
+        """Exponential backoff with jitter: base·2^(n-1), capped, then a random 50-100 % of it."""
+        raw = min(self.base_seconds * 2 ** (attempt - 1), self.max_delay_seconds)
+        jitter = random.Random(seed * 1000 + attempt).uniform(0.5, 1.0)
+        return dt.timedelta(seconds=raw * jitter)
+
+
+@dataclass
+class Delivery:
+    """What a worker process needs to deliver: sessions, a mail transport, templates, a policy."""
+
+    sessions: sessionmaker[Session]
+    mailer: Mailer
+    renderer: Renderer
+    retry: RetryPolicy = RetryPolicy()
+
+
+def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> Outcome:
+    """Send notification `notification_id` as of the logical moment `as_of`."""
+    with delivery.sessions() as session, session.begin():
+        if not _claim(session, notification_id, as_of):
+            log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
+            return Outcome.SKIPPED
+        row = session.get_one(models.Notification, notification_id)
+        if not _recipient_still_holds_role(session, row, as_of):
+            return Outcome.CANCELLED
+        try:
+            message = _build(session, delivery.renderer, row, as_of)
+        except SamverkanError as exc:
+            # A message that cannot be built will not build on a retry either.
+            _finish(session, row, as_of, Outcome.FAILED, error=str(exc), duration_ms=0)
+            return Outcome.FAILED
+    started = time.monotonic()
+    try:
+        result = delivery.mailer.send(message)
+    except DeliveryError as exc:
+        return _record_failure(delivery, notification_id, as_of, exc, started)
+    with delivery.sessions() as session, session.begin():
+        row = session.get_one(models.Notification, notification_id)
+        _finish(session, row, as_of, Outcome.SENT, reply=result.reply, duration_ms=_ms(started))
+    log.info("sent", extra={"action": "deliver.sent", "notification": notification_id})
+    return Outcome.SENT
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _claim(session: Session, notification_id: int, as_of: dt.datetime) -> bool:
+    result = session.execute(
+        update(models.Notification)
+        .where(
+            models.Notification.id == notification_id, models.Notification.status == Status.QUEUED
+        )
+        .values(
+            status=Status.SENDING,
+            attempts=models.Notification.attempts + 1,
+            claimed_at=as_of,
+            updated_at=as_of,
+        )
+    )
+    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def _recipient_still_holds_role(
+    session: Session, row: models.Notification, as_of: dt.datetime
+) -> bool:
+    """Check the role again at send time; if it changed hands, the new holder gets the message."""
+    municipality = session.get_one(models.Municipality, row.municipality_id)
+    directory = load_directory(session, municipality.id, dict(municipality.calendar["roles"]))
+    today = local_date(as_of)
+    holders = directory.resolve(row.roles, today)
+    if any(h.person_id == row.person_id for h in holders):
+        return True
+    # The role changed hands: plan the same message for each current holder (unless they
+    # have it already), and cancel this one. The unique key keeps it to one copy each.
+    from scheduler.planner import PlannedRow, insert_rows
+
+    replacements = []
+    for holder in holders:
+        key = idempotency_key(
+            municipality.key, row.routine_key, row.occurrence, row.purpose, holder.person_key
+        )
+        context = dict(row.context)
+        context["recipient"] = {
+            "name": holder.name,
+            "roles": list(holder.role_names),
+            "units": [{"name": n, "kind": k} for n, k in holder.units],
+        }
+        replacements.append(
+            PlannedRow(
+                key=key,
+                routine=row.routine_key,
+                occurrence=row.occurrence,
+                purpose=row.purpose,
+                template=row.template,
+                context=context,
+                recipient=holder,
+                due_at=as_of,
+                message_id=message_id_for(key, municipality.sender_email.rsplit("@", 1)[1]),
+            )
+        )
+    created = insert_rows(session, municipality.id, as_of, replacements) if replacements else 0
+    row.status = Status.CANCELLED
+    row.cancel_reason = (
+        f"recipient no longer holds {', '.join(row.roles)}; {created} new holder(s) planned"
+    )
+    row.updated_at = as_of
+    _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
+    log.info("redirected", extra={"action": "deliver.redirect", "notification": row.id})
+    return False
+
+
+def _build(
+    session: Session, renderer: Renderer, row: models.Notification, as_of: dt.datetime
+) -> Any:
+    municipality = session.get_one(models.Municipality, row.municipality_id)
+    context = row.context
+    rendered = renderer.render(row.template, context)
+    sender = Address(municipality.sender_name, municipality.sender_email)
+    reply = context.get("reply_to")
+    invite = _invite(row, context, sender, as_of) if context.get("meeting") else None
+    return compose_message(
+        sender=sender,
+        to=Address(row.recipient_name, row.recipient_email),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=row.message_id,
+        date=as_of.astimezone(STOCKHOLM),  # readers see local time in the Date header
+        reply_to=Address(reply["name"], reply["email"]) if reply else None,
+        invite=invite,
+        attachments=_attachments(session, municipality.id, context.get("attachment_files", [])),
+    )
+
+
+def _invite(
+    row: models.Notification, context: dict[str, Any], sender: Address, as_of: dt.datetime
+) -> bytes:
+    meeting = context["meeting"]
+    organizer = meeting.get("organizer") or {"name": sender.name, "email": sender.email}
+    agenda = "\n".join(f"- {item}" for item in meeting.get("agenda", []))
+    description = (
+        f"{context['routine']['name']}\n\nDagordning:\n{agenda}"
+        if agenda
+        else context["routine"]["name"]
+    )
+    return build_invite(
+        uid=meeting["uid"],
+        sequence=int(meeting["sequence"]),
+        dtstamp=as_of,
+        start=dt.datetime.fromisoformat(meeting["start"]),
+        end=dt.datetime.fromisoformat(meeting["end"]),
+        summary=f"{context['routine']['name']} {context['occurrence']['key']}",
+        description=description,
+        location=meeting.get("location"),
+        organizer=Party(organizer["name"], organizer["email"]),
+        # Only the recipient: one message per person, so no one sees another's address.
+        attendees=[Party(row.recipient_name, row.recipient_email)],
+        sent_by=sender.email,
+    )
+
+
+def _attachments(session: Session, municipality_id: int, shas: list[str]) -> list[Attachment]:
+    if not shas:
+        return []
+    rows = session.scalars(
+        select(models.Material).where(
+            models.Material.municipality_id == municipality_id, models.Material.sha256.in_(shas)
+        )
+    )
+    found = {m.sha256: m for m in rows}
+    missing = [s for s in shas if s not in found]
+    if missing:
+        raise SamverkanError(f"attachment(s) {', '.join(missing)} missing from the database")
+    return [Attachment(found[s].filename, found[s].content, found[s].mime_type) for s in shas]
+
+
+def _record_failure(
+    delivery: Delivery, notification_id: int, as_of: dt.datetime, exc: DeliveryError, started: float
+) -> Outcome:
+    with delivery.sessions() as session, session.begin():
+        row = session.get_one(models.Notification, notification_id)
+        outcome = Outcome.FAILED
+        if isinstance(exc, TransientDeliveryError):
+            first = session.scalar(
+                select(func.min(models.DeliveryAttempt.at)).where(
+                    models.DeliveryAttempt.notification_id == row.id
+                )
+            )
+            first = first or as_of
+            next_try = as_of + delivery.retry.delay(row.attempts, row.id)
+            if next_try - first <= delivery.retry.horizon:
+                outcome = Outcome.RETRY
+                row.due_at = next_try
+        kind = "transient" if isinstance(exc, TransientDeliveryError) else "permanent"
+        _finish(
+            session,
+            row,
+            as_of,
+            outcome,
+            error=str(exc),
+            reply=exc.reply,
+            code=exc.smtp_code,
+            duration_ms=_ms(started),
+            attempt_outcome=kind,
+        )
+    log.warning(
+        "delivery failed",
+        extra={
+            "action": f"deliver.{outcome.value}",
+            "notification": notification_id,
+            "code": exc.smtp_code,
+        },
+    )
+    return outcome
+
+
+def _finish(
+    session: Session,
+    row: models.Notification,
+    as_of: dt.datetime,
+    outcome: Outcome,
+    *,
+    reply: str | None = None,
+    error: str | None = None,
+    code: int | None = None,
+    duration_ms: int = 0,
+    attempt_outcome: str | None = None,
+) -> None:
+    row.updated_at = as_of
+    row.claimed_at = None
+    if outcome is Outcome.SENT:
+        row.status = Status.SENT
+        row.sent_at = as_of
+        row.smtp_reply = reply
+        row.last_error = None
+    elif outcome is Outcome.RETRY:
+        row.status = Status.PENDING
+        row.last_error = error
+        row.smtp_reply = reply
+    else:
+        row.status = Status.FAILED
+        row.last_error = error
+        row.smtp_reply = reply
+    _attempt(
+        session,
+        row,
+        as_of,
+        attempt_outcome or outcome.value,
+        reply=reply,
+        error=error,
+        code=code,
+        duration_ms=duration_ms,
+    )
+
+
+def _attempt(
+    session: Session,
+    row: models.Notification,
+    as_of: dt.datetime,
+    outcome: str,
+    *,
+    reply: str | None = None,
+    error: str | None = None,
+    code: int | None = None,
+    duration_ms: int = 0,
+) -> None:
+    session.add(
+        models.DeliveryAttempt(
+            notification_id=row.id,
+            number=row.attempts,
+            at=as_of,
+            duration_ms=duration_ms,
+            outcome=outcome,
+            smtp_code=code,
+            reply=reply,
+            error=error,
+            worker=socket.gethostname(),
+        )
+    )
+
+
+__all__ = ["Delivery", "Outcome", "PermanentDeliveryError", "RetryPolicy", "deliver_one"]

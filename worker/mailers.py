@@ -1,0 +1,476 @@
+"""Mail transports behind one interface: SMTP relay, .eml files, or memory (for tests).
+
+Every transport takes a finished `EmailMessage` with exactly one address in To. The envelope
+recipient is that address; the envelope sender is the `Sender` address if the message has one,
+otherwise the `From` address (the same rule as `smtplib.SMTP.send_message`).
+
+Failures are raised as `TransientDeliveryError` (try again later) or `PermanentDeliveryError`
+(give up), with the SMTP code and reply when there is one; see `classify_smtp_error`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import email.errors
+import email.policy
+import hashlib
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+from pathlib import Path
+from typing import Protocol
+
+from samverkan.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from samverkan.settings import SmtpConfig
+
+__all__ = [
+    "FileMailer",
+    "Mailer",
+    "MemoryMailer",
+    "SendResult",
+    "SmtpMailer",
+    "classify_smtp_error",
+]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the transport said when it took the message."""
+
+    reply: str  # "250 2.0.0 Ok: queued as ABC" for SMTP; "written /path/x.eml" for files
+
+
+class Mailer(Protocol):
+    """Delivers one message at a time; raises Transient/PermanentDeliveryError on failure."""
+
+    def send(self, message: EmailMessage) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def envelope_recipient(message: EmailMessage) -> str:
+    """The one To address; PermanentDeliveryError if there is not exactly one valid address."""
+    return _single_address(message, "To")
+
+
+def envelope_sender(message: EmailMessage) -> str:
+    """The Sender address if the message has one, else the From address."""
+    return _single_address(message, "Sender" if message["Sender"] else "From")
+
+
+def _single_address(message: EmailMessage, header: str) -> str:
+    values = message.get_all(header) or []
+    pairs = getaddresses([str(value) for value in values])
+    addresses = [address for _, address in pairs if address]
+    if len(addresses) != 1 or not _looks_like_address(addresses[0]):
+        raise PermanentDeliveryError(
+            f"{header} must hold exactly one valid address, not {', '.join(map(str, values))!r}"
+        )
+    return addresses[0]
+
+
+def _looks_like_address(address: str) -> bool:
+    # Only what would break the SMTP command line or is plainly not a mailbox; the relay
+    # does the real checking and answers 5xx for the rest.
+    local, at, domain = address.rpartition("@")
+    bad_chars = any(ch.isspace() or ch in "<>" or ord(ch) < 32 for ch in address)
+    return bool(at and local and domain) and not bad_chars
+
+
+def _wire_bytes(message: EmailMessage, policy: email.policy.Policy) -> bytes:
+    try:
+        return message.as_bytes(policy=policy)
+    except (email.errors.MessageError, ValueError) as exc:  # e.g. a header with a line break
+        raise PermanentDeliveryError(f"the message cannot be written out: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- errors
+
+# Failures of the session rather than of the message: a wrong password, a relay that will
+# not greet us. Fixing the settings makes the same message deliverable, so these stay
+# transient even when the code is 5xx. (STARTTLS or AUTH not offered, SMTPNotSupportedError,
+# is such a fault too; it carries no code and ends up transient below.)
+_SESSION_ERRORS = (
+    smtplib.SMTPAuthenticationError,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPHeloError,
+)
+
+
+def classify_smtp_error(exc: BaseException) -> TransientDeliveryError | PermanentDeliveryError:
+    """Map an smtplib/socket exception to a delivery error that says whether to retry.
+
+    4xx replies, connection faults and session faults (greeting, EHLO, STARTTLS, AUTH) are
+    transient; 5xx replies to MAIL, RCPT or DATA and malformed addresses are permanent. Anything
+    unknown is transient: retrying a message that could have gone is better than losing it.
+    """
+    if isinstance(exc, TransientDeliveryError | PermanentDeliveryError):
+        return exc
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        address, (code, text) = next(iter(exc.recipients.items()))
+        return _by_code(code, text, f"the SMTP server refused recipient {address}")
+    if isinstance(exc, _SESSION_ERRORS):
+        smtp_code, reply = _code_and_reply(exc.smtp_code, exc.smtp_error)
+        return TransientDeliveryError(
+            f"SMTP session failed ({type(exc).__name__}): {reply or exc}",
+            smtp_code=smtp_code,
+            reply=reply,
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _by_code(exc.smtp_code, exc.smtp_error, "the SMTP server refused the message")
+    if isinstance(exc, ValueError):  # smtplib's check for CR/LF in addresses, encoding errors
+        return PermanentDeliveryError(f"malformed message or address: {exc}")
+    return TransientDeliveryError(f"SMTP delivery failed ({type(exc).__name__}): {exc}")
+
+
+def _by_code(
+    code: int, text: bytes | str, what: str
+) -> TransientDeliveryError | PermanentDeliveryError:
+    smtp_code, reply = _code_and_reply(code, text)
+    kind = PermanentDeliveryError if 500 <= code <= 599 else TransientDeliveryError
+    return kind(f"{what}: {reply}", smtp_code=smtp_code, reply=reply)
+
+
+def _code_and_reply(code: int, text: bytes | str) -> tuple[int | None, str]:
+    decoded = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    if code > 0:  # smtplib uses -1 when there was no reply to speak of
+        return code, f"{code} {decoded}".rstrip()
+    return None, decoded
+
+
+# --------------------------------------------------------------------------- SMTP
+
+_LIVE_SMTP_MAILERS: weakref.WeakSet[SmtpMailer] = weakref.WeakSet()
+
+
+def _fresh_locks_after_fork() -> None:
+    # A thread of the parent may have held the lock at fork time; in the child that thread
+    # does not exist and would never release it.
+    for mailer in list(_LIVE_SMTP_MAILERS):
+        mailer._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+# A dropped connection noticed at MAIL means the server closed our idle connection: nothing
+# of the message was sent yet, so one retry on a fresh connection cannot duplicate it.
+_STALE_CONNECTION = (smtplib.SMTPServerDisconnected, ConnectionError)
+_SMTP_FAULTS = (smtplib.SMTPException, OSError, ValueError)
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    sender: str
+    recipient: str
+    international: bool  # non-ASCII addresses: needs SMTPUTF8 at the server
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> _Envelope:
+        sender, recipient = envelope_sender(message), envelope_recipient(message)
+        international = not (sender + recipient).isascii()
+        policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
+        return cls(sender, recipient, international, _wire_bytes(message, policy))
+
+    def mail_options(self, conn: smtplib.SMTP) -> list[str]:
+        if self.international:
+            if not conn.has_extn("smtputf8"):
+                raise PermanentDeliveryError(
+                    f"the SMTP server does not accept internationalised addresses "
+                    f"(SMTPUTF8) such as {self.sender} or {self.recipient}"
+                )
+            return ["SMTPUTF8", "BODY=8BITMIME"]
+        if not self.data.isascii() and conn.has_extn("8bitmime"):
+            return ["BODY=8BITMIME"]
+        return []
+
+
+class SmtpMailer:
+    """Sends through an SMTP relay over one reused connection per process.
+
+    Thread-safe: sends are serialised on the one connection. After os.fork() the child opens
+    its own connection and never touches the parent's.
+    """
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        local_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._config = config
+        self._local_hostname = local_hostname
+        # Verifying context by default: smtplib's own default does not check certificates.
+        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._lock = threading.Lock()
+        self._conn: smtplib.SMTP | None = None
+        self._pid = 0  # the process that opened self._conn
+        _LIVE_SMTP_MAILERS.add(self)
+
+    def send(self, message: EmailMessage) -> SendResult:
+        """Deliver the message; return the server's reply to DATA, e.g. "250 2.0.0 Ok"."""
+        envelope = _Envelope.of(message)
+        with self._lock:
+            try:
+                return self._transact(envelope)
+            except _SMTP_FAULTS as exc:
+                self._recover_after(exc)
+                raise classify_smtp_error(exc) from exc
+
+    def close(self) -> None:
+        """Say QUIT and close the connection; a later send() opens a new one."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                # Closing anyway if QUIT fails; the server forgets the session on its own.
+                with contextlib.suppress(*_SMTP_FAULTS):
+                    self._conn.quit()
+            self._discard()
+
+    def _transact(self, envelope: _Envelope) -> SendResult:
+        conn, reused = self._checkout()
+        try:
+            _expect_mail(conn, envelope)
+        except _STALE_CONNECTION:
+            if not reused:
+                raise
+            self._discard()
+            conn, _ = self._checkout()
+            _expect_mail(conn, envelope)
+        code, text = conn.rcpt(envelope.recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({envelope.recipient: (code, text)})
+        code, text = conn.data(envelope.data)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, text)
+        return SendResult(_code_and_reply(code, text)[1])
+
+    def _checkout(self) -> tuple[smtplib.SMTP, bool]:
+        """The open connection and True, or a new connection and False."""
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn, True
+        self._discard()  # a connection inherited over fork() belongs to the parent
+        self._conn = self._open()
+        self._pid = os.getpid()
+        return self._conn, False
+
+    def _open(self) -> smtplib.SMTP:
+        cfg = self._config
+        conn: smtplib.SMTP
+        if cfg.ssl:
+            conn = smtplib.SMTP_SSL(
+                cfg.host,
+                cfg.port,
+                local_hostname=self._local_hostname,
+                timeout=cfg.timeout,
+                context=self._ssl_context,
+            )
+        else:
+            conn = smtplib.SMTP(
+                cfg.host, cfg.port, local_hostname=self._local_hostname, timeout=cfg.timeout
+            )
+        try:
+            conn.ehlo_or_helo_if_needed()
+            if cfg.starttls:
+                code, text = conn.starttls(context=self._ssl_context)
+                if code != 220:  # smtplib returns a refusal instead of raising it
+                    raise smtplib.SMTPResponseException(code, text)
+                conn.ehlo_or_helo_if_needed()
+            if cfg.username:
+                _login(conn, cfg.username, cfg.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _recover_after(self, exc: BaseException) -> None:
+        """Keep the connection after a recipient's 5xx (the session is fine); else drop it."""
+        conn = self._conn
+        refused = isinstance(exc, smtplib.SMTPRecipientsRefused) and all(
+            500 <= code <= 599 for code, _ in exc.recipients.values()
+        )
+        if conn is not None and refused:
+            try:
+                if conn.rset()[0] == 250:
+                    return
+            except _SMTP_FAULTS:
+                pass
+        self._discard()
+
+    def _discard(self) -> None:
+        # No QUIT: after an error the session's state is unknown, and after fork() the
+        # socket is shared with the parent. close() only closes our file descriptor.
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
+    if (username + password).isascii():
+        conn.login(username, password)
+        return
+    # smtplib sends credentials as ASCII only, and Swedish passwords may well hold å, ä or ö.
+    # AUTH PLAIN is defined over UTF-8 (RFC 4616), so send that one ourselves.
+    if "PLAIN" not in str(conn.esmtp_features.get("auth", "")).upper().split():
+        raise smtplib.SMTPNotSupportedError(
+            "the credentials are not ASCII, which needs AUTH PLAIN; the server does not offer it"
+        )
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, text = conn.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, text)
+
+
+def _expect_mail(conn: smtplib.SMTP, envelope: _Envelope) -> None:
+    code, text = conn.mail(envelope.sender, envelope.mail_options(conn))
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, text, envelope.sender)
+
+
+# --------------------------------------------------------------------------- files
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._@+=-]")
+_MAX_STEM = 120
+
+
+class FileMailer:
+    """Writes each message as `<outbox>/<YYYY-MM-DD>/<Message-ID>.eml`, atomically.
+
+    The day is the Date header's own calendar day. Sending the same Message-ID again
+    overwrites the same file, so a retried send leaves one file.
+    """
+
+    def __init__(self, outbox_dir: Path) -> None:
+        self.outbox_dir = Path(outbox_dir)
+
+    def send(self, message: EmailMessage) -> SendResult:
+        """Write the message; return "written <path>"."""
+        target = self.path_for(message)
+        data = _wire_bytes(message, email.policy.SMTP)
+        try:
+            _write_atomically(target, data)
+        except OSError as exc:  # disk full, permissions: may pass once fixed
+            raise TransientDeliveryError(f"could not write {target}: {exc}") from exc
+        return SendResult(f"written {target}")
+
+    def close(self) -> None:
+        """Nothing to release; here for the Mailer interface."""
+
+    def path_for(self, message: EmailMessage) -> Path:
+        """Where send() writes this message."""
+        return self.outbox_dir / _message_day(message) / f"{_safe_stem(message)}.eml"
+
+
+def _message_day(message: EmailMessage) -> str:
+    value = message["Date"]
+    try:
+        return parsedate_to_datetime(str(value)).date().isoformat()
+    except (TypeError, ValueError):
+        # Without a Date the file's place would depend on when it was sent, and a retry
+        # on another day would make a second file.
+        raise PermanentDeliveryError(f"the message has no valid Date header: {value!r}") from None
+
+
+def _safe_stem(message: EmailMessage) -> str:
+    message_id = str(message["Message-ID"] or "").strip().strip("<>").strip()
+    if not message_id:
+        raise PermanentDeliveryError("the message has no Message-ID to name its file after")
+    stem = _UNSAFE_FILENAME.sub("_", message_id)[:_MAX_STEM]
+    if stem != message_id or stem.startswith("."):
+        # Replacing characters can make two ids equal; the hash keeps their files apart.
+        digest = hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+        stem = f"{stem.lstrip('.')}-{digest[:12]}"
+    return stem
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Same directory, so os.replace is a rename: readers see the old file or the new one.
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+    times: int | None  # None: every time
+
+
+class MemoryMailer:
+    """Keeps sent messages in `.messages`, for tests; can be told to fail recipients.
+
+    It records a copy as sent, so changing a message afterwards does not change the record.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.closed = False
+        self._failures: dict[str, _Failure] = {}
+        self._lock = threading.Lock()
+
+    def fail_recipient(
+        self, address: str, error: BaseException, *, times: int | None = None
+    ) -> None:
+        """Make sends to `address` fail with `error`, `times` times or (None) until told otherwise.
+
+        The error is raised as SmtpMailer would: delivery errors and exceptions of other
+        kinds (simulated bugs) as given, smtplib and socket errors classified.
+        """
+        with self._lock:
+            self._failures[address.lower()] = _Failure(error, times)
+
+    def succeed_recipient(self, address: str) -> None:
+        """Undo fail_recipient."""
+        with self._lock:
+            self._failures.pop(address.lower(), None)
+
+    def send(self, message: EmailMessage) -> SendResult:
+        """Record the message or raise the failure set for its recipient."""
+        recipient = envelope_recipient(message)
+        envelope_sender(message)  # malformed senders fail here as with SMTP
+        _wire_bytes(message, email.policy.SMTP)  # fail as a real transport would
+        with self._lock:
+            error = self._take_failure(recipient)
+            if error is None:
+                self.messages.append(copy.deepcopy(message))
+                return SendResult(f"250 2.0.0 Ok: kept in memory as message {len(self.messages)}")
+        if isinstance(error, DeliveryError) or not isinstance(error, _SMTP_FAULTS):
+            raise error.with_traceback(None)  # the same instance may be raised again
+        raise classify_smtp_error(error) from error
+
+    def close(self) -> None:
+        """Mark the mailer closed (tests check that callers close their mailer)."""
+        self.closed = True
+
+    def _take_failure(self, recipient: str) -> BaseException | None:
+        failure = self._failures.get(recipient.lower())
+        if failure is None:
+            return None
+        if failure.times is not None:
+            failure.times -= 1
+            if failure.times <= 0:
+                del self._failures[recipient.lower()]
+        return failure.error
