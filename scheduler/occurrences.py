@@ -176,8 +176,9 @@ def _booking_timing(
     meeting_day = booking.start.astimezone(STOCKHOLM).date()
     day = _offset_day(meeting_day, message)
     due_at = local_moment(day, send_time)
-    if booking.booked_at is not None and booking.booked_at > due_at:
-        # Booked later than the usual notice: the invite goes out at once.
+    # Booked later than the usual notice, or changed (calendars may hold the old one already):
+    # the invite goes out at once.
+    if booking.booked_at is not None and (booking.booked_at > due_at or booking.sequence > 0):
         due_at = booking.booked_at
         day = booking.booked_at.astimezone(STOCKHOLM).date()
     return MessageTiming(message, occurrence, day, due_at, {"sequence": str(booking.sequence)})

@@ -188,7 +188,12 @@ def _event_time(field: str, moment: datetime) -> datetime:
 
 
 def _text(field: str, value: str) -> str:
-    """Normalise line breaks to LF and refuse other control characters (TAB is allowed)."""
+    """Normalise line breaks to LF and refuse other control characters (TAB is allowed).
+
+    Known library quirk: icalendar 7.3 writes a literal backslash followed by "N" as the
+    escaped newline, so such text reaches a calendar as a line break. Harmless for our
+    templated texts; noted so nobody is surprised.
+    """
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     if _has_control(value.replace("\n", "").replace("\t", "")):
         raise ValueError(f"{field} must not contain control characters other than newline and tab")

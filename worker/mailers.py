@@ -98,6 +98,11 @@ def _wire_bytes(message: EmailMessage, policy: email.policy.Policy) -> bytes:
 
 # --------------------------------------------------------------------------- errors
 
+
+class _StartTlsRefused(smtplib.SMTPResponseException):
+    """The server refused STARTTLS (smtplib returns that refusal instead of raising it)."""
+
+
 # Failures of the session rather than of the message: a wrong password, a relay that will
 # not greet us. Fixing the settings makes the same message deliverable, so these stay
 # transient even when the code is 5xx. (STARTTLS or AUTH not offered, SMTPNotSupportedError,
@@ -106,6 +111,7 @@ _SESSION_ERRORS = (
     smtplib.SMTPAuthenticationError,
     smtplib.SMTPConnectError,
     smtplib.SMTPHeloError,
+    _StartTlsRefused,
 )
 
 
@@ -130,6 +136,10 @@ def classify_smtp_error(exc: BaseException) -> TransientDeliveryError | Permanen
         )
     if isinstance(exc, smtplib.SMTPResponseException):
         return _by_code(exc.smtp_code, exc.smtp_error, "the SMTP server refused the message")
+    # Before ValueError: ssl.SSLCertVerificationError is both, and is a connection fault.
+    # (smtplib's own exceptions are OSErrors too; those left are told apart below.)
+    if isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException):
+        return TransientDeliveryError(f"connection to the SMTP server failed: {exc}")
     if isinstance(exc, ValueError):  # smtplib's check for CR/LF in addresses, encoding errors
         return PermanentDeliveryError(f"malformed message or address: {exc}")
     return TransientDeliveryError(f"SMTP delivery failed ({type(exc).__name__}): {exc}")
@@ -285,8 +295,8 @@ class SmtpMailer:
             conn.ehlo_or_helo_if_needed()
             if cfg.starttls:
                 code, text = conn.starttls(context=self._ssl_context)
-                if code != 220:  # smtplib returns a refusal instead of raising it
-                    raise smtplib.SMTPResponseException(code, text)
+                if code != 220:
+                    raise _StartTlsRefused(code, text)
                 conn.ehlo_or_helo_if_needed()
             if cfg.username:
                 _login(conn, cfg.username, cfg.password or "")
