@@ -18,6 +18,7 @@ Every phase has a deadline, so the bench always finishes; a missed deadline is a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ N_TASKS = 500
 REPEATS = 5
 LATENCY_SAMPLES = 50
 TWO_WORKER_REPEATS = 3
+TAGS = itertools.count()  # tags are unique across candidates (one listener serves all)
 REDIS_URL = "redis://127.0.0.1:6379/15"
 CANDIDATE_BUDGET = 150.0  # seconds; later phases are skipped (and noted) beyond it
 
@@ -230,7 +232,6 @@ class Run:
         self.app = make_app(cand.url, cand.options)
         self.result = Result(cand.name, notes=list(cand.notes))
         self.started = time.monotonic()
-        self.seq = 0
 
     def over_budget(self) -> bool:
         return time.monotonic() - self.started > CANDIDATE_BUDGET
@@ -239,8 +240,7 @@ class Run:
         self.app.send_task("bench.noop", args=(tag, sleep), queue=QUEUE)
 
     def tag(self, prefix: str) -> str:
-        self.seq += 1
-        return f"{prefix}-{self.seq}"
+        return f"{prefix}-{next(TAGS)}"
 
     def warm_up(self, pids_wanted: int, timeout: float = 40.0) -> bool:
         """Publish until `pids_wanted` distinct live workers have run a task."""
@@ -410,13 +410,15 @@ def probe_sqla_polling_option(tmp: Path) -> str:
     return f"sqla + transport option polling_interval=0.05 fails: {last}"
 
 
-def measure() -> tuple[list[Result], list[str]]:
+def measure(only: str = "") -> tuple[list[Result], list[str]]:
     tmp = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
     listener = Listener(tmp / "s")
     results: list[Result] = []
     extra = [probe_sqla_polling_option(tmp)]
     try:
         for cand in candidates(tmp):
+            if only not in cand.name:
+                continue
             print(f"  transport: {cand.name} …", file=sys.stderr, flush=True)
             if cand.url.startswith("redis") and (problem := flush_redis()):
                 results.append(Result(cand.name, notes=[problem]))
@@ -424,7 +426,10 @@ def measure() -> tuple[list[Result], list[str]]:
             results.append(Run(cand, tmp, listener).execute())
     finally:
         listener.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print(f"  kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return results, extra
 
 
@@ -471,12 +476,13 @@ def render(results: list[Result], extra: list[str]) -> str:
     )
 
 
-def main() -> str:
-    results, extra = measure()
+def main(only: str = "") -> str:
+    """`only`: run just the candidates whose name contains it (e.g. `transports.py redis`)."""
+    results, extra = measure(only)
     text = render(results, extra)
     print(text, flush=True)
     return text
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "")

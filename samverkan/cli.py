@@ -256,7 +256,10 @@ def _run_simulation(
 
 
 def _print_summary(result: SimulationResult, settings: Settings) -> None:
-    table = Table(title=f"Simulated {result.start.date()} – {result.end.date()}")
+    from scheduler.calendar import local_date
+
+    last_day = local_date(result.end) - dt.timedelta(days=1)
+    table = Table(title=f"Simulated {local_date(result.start)} – {last_day}")
     statuses = sorted({s for c in result.by_routine.values() for s in c} | {"sent"})
     table.add_column("routine")
     for status in statuses:
