@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +17,7 @@ from sqlalchemy import select, text
 import models
 from models.db import transaction
 from samverkan.errors import NotFoundError, SamverkanError
+from samverkan.logs import configure_logging
 from samverkan.settings import ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -48,12 +48,7 @@ def _prepare(settings: Settings) -> None:
     from models.migrate import upgrade
     from worker.app import configure
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # Alembic's own INFO lines are noise for a command's user.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     configure(settings)
     upgrade(settings.database_url)
 

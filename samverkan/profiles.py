@@ -24,7 +24,7 @@ from samverkan.yamlsource import Located, read_yaml
 from scheduler.calendar import STOCKHOLM
 from scheduler.occurrences import occurrences
 from scheduler.planner import PlanResult, replan
-from scheduler.spec import Problem, Profile, RoleRef, Routine, reference_problems
+from scheduler.spec import Problem, Profile, Routine, reference_problems
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 # How many years ahead a routine must occur at least once to be a routine at all.
@@ -422,7 +422,3 @@ def upsert_booking(
         row.source = source
         return True
     return False
-
-
-def role_ref_valid(text: str) -> RoleRef:
-    return RoleRef.parse(text)

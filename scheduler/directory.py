@@ -97,14 +97,21 @@ class _Found:
 
 
 def load_directory(
-    session: Session, municipality_id: int, role_names: dict[str, str]
+    session: Session,
+    municipality_id: int,
+    role_names: dict[str, str],
+    person_id: int | None = None,
 ) -> RoleDirectory:
-    rows = session.execute(
+    """The role assignments of a municipality's active people (or of one person only)."""
+    query = (
         select(models.RoleAssignment, models.Person, models.Unit)
         .join(models.Person, models.RoleAssignment.person_id == models.Person.id)
         .outerjoin(models.Unit, models.RoleAssignment.unit_id == models.Unit.id)
         .where(models.Person.municipality_id == municipality_id, models.Person.active.is_(True))
     )
+    if person_id is not None:
+        query = query.where(models.Person.id == person_id)
+    rows = session.execute(query)
     assignments = [
         Assignment(
             person_id=person.id,

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import models
-from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.calendar import STOCKHOLM
 from scheduler.directory import Holder, RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for
 from scheduler.occurrences import (
@@ -419,7 +419,3 @@ def cancel_open(session: Session, ids: Iterable[int], now: dt.datetime, reason: 
         .values(status=models.Status.CANCELLED, cancel_reason=reason, updated_at=now)
     )
     return session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
-
-
-def local_today(now: dt.datetime) -> dt.date:
-    return local_date(now)

@@ -12,11 +12,15 @@ import logging
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 from enum import StrEnum
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
@@ -30,6 +34,7 @@ from samverkan.errors import (
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.identity import idempotency_key, message_id_for
+from scheduler.planner import PlannedRow, insert_rows
 from worker.compose import Address, Attachment, compose_message
 from worker.invite import Party, build_invite
 from worker.mailers import Mailer
@@ -70,7 +75,32 @@ class Delivery:
 
 
 def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> Outcome:
-    """Send notification `notification_id` as of the logical moment `as_of`."""
+    """Send notification `notification_id` as of the logical moment `as_of`.
+
+    Each database step is retried on a fresh connection when the connection drops
+    (`_retry_on_disconnect`); the send itself is never repeated here.
+    """
+    prepared = _retry_on_disconnect(lambda: _prepare(delivery, notification_id, as_of))
+    if isinstance(prepared, Outcome):
+        return prepared
+    started = time.monotonic()
+    try:
+        result = delivery.mailer.send(prepared)
+    except DeliveryError as exc:
+        failure = partial(_record_failure, delivery, notification_id, as_of, exc, started)
+        return _retry_on_disconnect(failure)
+    # The one open window: the server has the message and the database does not know yet.
+    # Nothing else happens in it; a crash here makes the sweeper send the same copy again
+    # (same Message-ID) once the lease runs out. See docs/reliability.md.
+    _retry_on_disconnect(lambda: _record_sent(delivery, notification_id, as_of, result, started))
+    log.info("sent", extra={"action": "deliver.sent", "notification": notification_id})
+    return Outcome.SENT
+
+
+def _prepare(
+    delivery: Delivery, notification_id: int, as_of: dt.datetime
+) -> EmailMessage | Outcome:
+    """Claim the row and build its message (one transaction); or the outcome if there is none."""
     with delivery.sessions() as session, session.begin():
         if not _claim(session, notification_id, as_of):
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
@@ -79,21 +109,59 @@ def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) ->
         if not _recipient_still_holds_role(session, row, as_of):
             return Outcome.CANCELLED
         try:
-            message = _build(session, delivery.renderer, row, as_of)
+            message: EmailMessage = _build(session, delivery.renderer, row, as_of)
         except SamverkanError as exc:
             # A message that cannot be built will not build on a retry either.
             _finish(session, row, as_of, Outcome.FAILED, error=str(exc), duration_ms=0)
             return Outcome.FAILED
-    started = time.monotonic()
-    try:
-        result = delivery.mailer.send(message)
-    except DeliveryError as exc:
-        return _record_failure(delivery, notification_id, as_of, exc, started)
+    return message
+
+
+def _record_sent(
+    delivery: Delivery, notification_id: int, as_of: dt.datetime, result: Any, started: float
+) -> None:
     with delivery.sessions() as session, session.begin():
         row = session.get_one(models.Notification, notification_id)
+        if _already_recorded(session, row):
+            return  # a commit whose reply was lost with the connection: it did happen
         _finish(session, row, as_of, Outcome.SENT, reply=result.reply, duration_ms=_ms(started))
-    log.info("sent", extra={"action": "deliver.sent", "notification": notification_id})
-    return Outcome.SENT
+
+
+def _already_recorded(session: Session, row: models.Notification) -> bool:
+    """True when this claim's attempt (number = attempts) is in the log already."""
+    found = session.scalar(
+        select(func.count()).where(
+            models.DeliveryAttempt.notification_id == row.id,
+            models.DeliveryAttempt.number == row.attempts,
+        )
+    )
+    return bool(found)
+
+
+_T = TypeVar("_T")
+DB_RETRIES = 5
+
+
+def _retry_on_disconnect(work: Callable[[], _T]) -> _T:
+    """Run `work` (one whole transaction) again when the database connection was lost.
+
+    SQLAlchemy invalidates a dropped connection and the pool (pre-ping) hands out a fresh one,
+    so the transaction is simply run again. Each step is safe to repeat: claims are
+    conditional and the records after a send check whether they were written already.
+    """
+    for attempt in range(1, DB_RETRIES + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            lost = exc.connection_invalidated or isinstance(exc, OperationalError)
+            if not lost or attempt == DB_RETRIES:
+                raise
+            log.warning(
+                "database connection lost; trying again",
+                extra={"action": "deliver.db_retry", "attempt": attempt},
+            )
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _ms(started: float) -> int:
@@ -109,7 +177,9 @@ def _claim(session: Session, notification_id: int, as_of: dt.datetime) -> bool:
         .values(
             status=Status.SENDING,
             attempts=models.Notification.attempts + 1,
-            claimed_at=as_of,
+            # The lease starts again now: a row that waited in the broker's backlog must not
+            # be swept back (and sent a second time) while this worker is sending it.
+            claimed_at=max(as_of, dt.datetime.now(dt.UTC)),
             updated_at=as_of,
         )
     )
@@ -121,15 +191,15 @@ def _recipient_still_holds_role(
 ) -> bool:
     """Check the role again at send time; if it changed hands, the new holder gets the message."""
     municipality = session.get_one(models.Municipality, row.municipality_id)
-    directory = load_directory(session, municipality.id, dict(municipality.calendar["roles"]))
+    role_names = dict(municipality.calendar["roles"])
     today = local_date(as_of)
-    holders = directory.resolve(row.roles, today)
-    if any(h.person_id == row.person_id for h in holders):
+    # The usual case first, cheaply: the planned person still holds the role.
+    own = load_directory(session, municipality.id, role_names, person_id=row.person_id)
+    if own.resolve(row.roles, today):
         return True
+    holders = load_directory(session, municipality.id, role_names).resolve(row.roles, today)
     # The role changed hands: plan the same message for each current holder (unless they
     # have it already), and cancel this one. The unique key keeps it to one copy each.
-    from scheduler.planner import PlannedRow, insert_rows
-
     replacements = []
     for holder in holders:
         key = idempotency_key(
@@ -235,6 +305,8 @@ def _record_failure(
 ) -> Outcome:
     with delivery.sessions() as session, session.begin():
         row = session.get_one(models.Notification, notification_id)
+        if _already_recorded(session, row):  # written before the connection dropped
+            return Outcome.RETRY if row.status == Status.PENDING else Outcome.FAILED
         outcome = Outcome.FAILED
         if isinstance(exc, TransientDeliveryError):
             first = session.scalar(
