@@ -1,17 +1,12 @@
 """The e-mail templates render with the context documented in docs/template-context.md.
 
 Each template is rendered with realistic contexts (and with the nullable fields set to None),
-under StrictUndefined, with HTML autoescaped. The filters `datum`, `klockslag` and `manad` are
-taken from `worker.render.make_environment` when that module exists; until then they are
-implemented here, as simple functions, with the behaviour the documentation describes.
+under StrictUndefined, with HTML autoescaped, by the environment `worker.render` builds.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import importlib
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, UndefinedError, meta
+
+from worker.render import datum, klockslag, make_environment, manad
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -55,48 +52,6 @@ DOCUMENTED_FIELDS = frozenset(
 
 FOOTER_TEXT = "Uppgifter om enskilda barn skickas aldrig med e-post"
 
-# --- local stand-ins for the filters of worker/render.py ------------------------------------
-
-_WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
-_MONTHS = [
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-]
-
-
-def _as_date(value: str | dt.date) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if "T" in value:
-        return dt.datetime.fromisoformat(value).date()
-    return dt.date.fromisoformat(value)
-
-
-def datum(value: str | dt.date) -> str:
-    day = _as_date(value)
-    return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def klockslag(value: str | dt.datetime) -> str:
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment.hour:02d}.{moment.minute:02d}"
-
-
-def manad(value: int) -> str:
-    return _MONTHS[value - 1]
-
 
 def local_environment(**options: Any) -> Environment:
     env = Environment(
@@ -109,21 +64,9 @@ def local_environment(**options: Any) -> Environment:
     return env
 
 
-def project_environment() -> Environment:
-    """worker.render.make_environment if it exists, else the local stand-in."""
-    if importlib.util.find_spec("worker.render") is not None:
-        render = importlib.import_module("worker.render")
-        make_environment = getattr(render, "make_environment", None)
-        if make_environment is not None:
-            env = make_environment(TEMPLATES)
-            assert isinstance(env, Environment)
-            return env
-    return local_environment()
-
-
 @pytest.fixture(scope="module")
 def env() -> Environment:
-    return project_environment()
+    return make_environment(TEMPLATES)
 
 
 # --- contexts ---------------------------------------------------------------------------------
