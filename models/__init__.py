@@ -1,6 +1,15 @@
 """SQLAlchemy 2 typed models: the directory, routines, bookings and the outbox."""
 
 from models.base import Base, UtcDateTime
+from models.cases import (
+    Case,
+    CaseAudit,
+    CaseMeeting,
+    CaseNote,
+    ReferenceCounter,
+    Report,
+    SipItem,
+)
 from models.directory import District, Municipality, Person, RoleAssignment, Unit
 from models.outbox import OPEN_STATUSES, DeliveryAttempt, Notification, Status
 from models.routines import Booking, Material, Routine
@@ -9,14 +18,21 @@ __all__ = [
     "OPEN_STATUSES",
     "Base",
     "Booking",
+    "Case",
+    "CaseAudit",
+    "CaseMeeting",
+    "CaseNote",
     "DeliveryAttempt",
     "District",
     "Material",
     "Municipality",
     "Notification",
     "Person",
+    "ReferenceCounter",
+    "Report",
     "RoleAssignment",
     "Routine",
+    "SipItem",
     "Status",
     "Unit",
     "UtcDateTime",

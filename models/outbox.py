@@ -42,8 +42,10 @@ class Notification(Base):
     template: Mapped[str] = mapped_column(String(64))
     # Structured fields the template renders; never free text about a child.
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
-    # The role references that made this person a recipient, checked again at send time.
+    # None for an external recipient of case work (a guardian, an adult pupil): an address only.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    # The role references that made this person a recipient, checked again at send time;
+    # empty when the message is addressed to the person (or address) directly.
     roles: Mapped[list[str]] = mapped_column(JSON)
     recipient_email: Mapped[str] = mapped_column(String(320))
     recipient_name: Mapped[str] = mapped_column(String(200))

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 
 import models
 from models.db import transaction
+from samverkan.cli_cases import case_app, report_app
 from samverkan.errors import NotFoundError, SamverkanError
 from samverkan.logs import configure_logging
 from samverkan.settings import ROOT, Settings, load_settings
@@ -366,6 +367,10 @@ def demo(
     _run_simulation(settings, dt.date(year, 1, 1), dt.date(year, 12, 31), True, True)
     files = sorted(settings.outbox_dir.rglob("*.eml"))
     console.print(f"{len(files)} .eml files in {settings.outbox_dir} (open one in a mail program)")
+
+
+app.add_typer(report_app, name="report")
+app.add_typer(case_app, name="case")
 
 
 def main() -> None:

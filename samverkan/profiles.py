@@ -182,6 +182,7 @@ def _sync_municipality(
         "intake_phone": spec.intake_phone,
         "school_years": valid.profile.school_years.model_dump(mode="json"),
         "roles": valid.profile.role_names(),
+        "cases": valid.profile.cases.model_dump(mode="json"),
     }
     row = session.scalar(select(models.Municipality).where(models.Municipality.key == spec.key))
     values: dict[str, Any] = {

@@ -26,7 +26,7 @@ from scheduler.occurrences import (
     message_timings,
     occurrences,
 )
-from scheduler.spec import Routine, SchoolYears
+from scheduler.spec import RESERVED_ROUTINE_KEYS, Routine, SchoolYears
 
 
 @dataclass(frozen=True)
@@ -319,6 +319,8 @@ def _update_or_cancel(
     )
     if scope is not None:
         query = query.where(models.Notification.routine_key.in_(scope))
+    # Case work and the digest plan their own rows: re-planning routines never cancels them.
+    query = query.where(models.Notification.routine_key.not_in(sorted(RESERVED_ROUTINE_KEYS)))
     for row in session.scalars(query):
         wanted = planned.get(row.idempotency_key)
         if wanted is None:
@@ -404,8 +406,10 @@ def insert_rows(
             insert(models.Notification)
             .values(chunk)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            # Counted from RETURNING: psycopg reports rowcount -1 for a multi-row insert.
+            .returning(models.Notification.id)
         )
-        inserted += session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+        inserted += len(session.execute(statement).all())
     return inserted
 
 

@@ -26,8 +26,10 @@ SLUG = r"^[a-z0-9][a-z0-9-]*$"
 Slug = Annotated[str, Field(pattern=SLUG, max_length=64)]
 Path = tuple[str | int, ...]
 
-# Control characters would allow header injection wherever a name reaches a message.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters would allow header injection wherever a name reaches a message; so would
+# the C1 controls (NEL) and the Unicode line and paragraph separators, which some mail
+# software reads as line breaks (worker/compose.py refuses the same set).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _no_control_chars(value: str) -> str:
@@ -37,6 +39,20 @@ def _no_control_chars(value: str) -> str:
 
 
 Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_chars)]
+
+
+def _ascii_local_part(value: str) -> str:
+    # worker/compose.py sends only ASCII local parts (no SMTPUTF8); refuse the rest at load
+    # time instead of failing every message to the address later.
+    if not value.rpartition("@")[0].isascii():
+        raise ValueError(
+            "the part before @ must be ASCII letters, digits or punctuation (å, ä, ö and "
+            "other letters cannot be delivered there)"
+        )
+    return value
+
+
+Email = Annotated[EmailStr, AfterValidator(_ascii_local_part)]
 
 
 def _no_control_but_newlines(value: str) -> str:
@@ -65,7 +81,14 @@ BUILTIN_ROLES: dict[str, str] = {
     "omlottgruppen": "Omlottgruppen",
     "referensgrupp": "Referensgruppen",
     "administrator": "Administratör",
+    "verksamhetschef": "Verksamhetschef",
 }
+
+# The failure digest's outbox rows (worker/digest.py); no profile key can start with "_".
+DIGEST_ROUTINE_KEY = "_fel-sammanstallning"
+# Routine keys of outbox rows that are planned elsewhere than from routines: case work
+# (scheduler/caseoutbox.py) and the digest. Re-planning routines never cancels them.
+RESERVED_ROUTINE_KEYS = frozenset({"case", "report", DIGEST_ROUTINE_KEY})
 
 
 class UnitKind(StrEnum):
@@ -122,7 +145,7 @@ _MONTHS = [
 
 class Sender(Strict):
     name: Text
-    email: EmailStr
+    email: Email
 
 
 class Municipality(Strict):
@@ -206,7 +229,7 @@ class RoleAssignment(Strict):
 class Person(Strict):
     key: Slug
     name: Text
-    email: EmailStr
+    email: Email
     roles: list[RoleAssignment] = Field(min_length=1)
 
 
@@ -348,6 +371,49 @@ class Routine(Strict):
         return self
 
 
+# The seed's agenda for a cooperation case meeting (004, Bilaga 1).
+DEFAULT_CASE_AGENDA = [
+    "Sekreterare utses",
+    "Presentation av deltagarna",
+    "Syfte och mål med samverkansmötet / uppföljning och sammanfattning av föregående möte",
+    "Samtycke gås igenom",
+    "Sekretess",
+    "Nulägesbeskrivning",
+    "Behovsanalys",
+    "Minnesanteckningar / gemensam handlingsplan inklusive åtgärder",
+    "Vårdnadshavares kontaktperson (om annan än processbärare)",
+    "Tid för nytt samverkansmöte",
+]
+
+
+class CaseRules(Strict):
+    """How this municipality runs reports of concern and cooperation cases.
+
+    The defaults are seed 004's: the first meeting within two weeks of the case becoming
+    known, the second within two weeks of the first, feedback to a reporter after two weeks,
+    all counted in calendar days. Another municipality may say three weeks, or working days.
+    """
+
+    first_meeting: Period = Period(weeks=2)
+    second_meeting: Period = Period(weeks=2)
+    # A SIP case's first meeting, when the municipality gives it its own period.
+    sip_first_meeting: Period | None = None
+    feedback_after: Period = Period(weeks=2)
+    reminders_before: list[Period] = [Period(weeks=1), Period(working_days=2)]
+    overdue_after: Period = Period(working_days=1)
+    sip_reminder_before: Period = Period(weeks=1)
+    # Who may be a case owner (processbärare), and whom an overdue case is reported to.
+    owner_roles: list[Slug] = ["rektor", "familjebehandlare", "socialsekreterare"]
+    managers: dict[Slug, str] = {
+        "rektor": "verksamhetschef",
+        "familjebehandlare": "enhetschef-ifo",
+        "socialsekreterare": "enhetschef-ifo",
+    }
+    intake_role: Slug = "mottagning"
+    meeting_minutes: int = Field(default=90, ge=15, le=600)
+    agenda: list[Text] = Field(default_factory=lambda: list(DEFAULT_CASE_AGENDA), min_length=1)
+
+
 class Profile(Strict):
     municipality: Municipality
     districts: list[District] = []
@@ -356,6 +422,7 @@ class Profile(Strict):
     roles: list[RoleDefinition] = []
     people: list[Person] = Field(min_length=1)
     routines: list[Routine] = []
+    cases: CaseRules = CaseRules()
 
     def role_names(self) -> dict[str, str]:
         names = dict(BUILTIN_ROLES)
@@ -401,7 +468,27 @@ def reference_problems(profile: Profile) -> list[Problem]:
             if assignment.unit is not None and assignment.unit not in units:
                 problems.append(((*where, "unit"), f"unknown unit {assignment.unit!r}"))
     for i, routine in enumerate(profile.routines):
+        if routine.key in RESERVED_ROUTINE_KEYS:
+            problems.append((("routines", i, "key"), f"{routine.key!r} is reserved for case work"))
         problems += _routine_reference_problems(("routines", i), routine, roles, units)
+    problems += _case_rule_problems(profile.cases, roles, units)
+    return problems
+
+
+def _case_rule_problems(rules: CaseRules, roles: dict[str, str], units: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    where: Path = ("cases",)
+    for j, role in enumerate(rules.owner_roles):
+        if role not in roles:
+            problems.append(((*where, "owner_roles", j), f"unknown role {role!r}"))
+    for role, manager in rules.managers.items():
+        if role not in roles:
+            problems.append(((*where, "managers", role), f"unknown role {role!r}"))
+        problem = _role_ref_problem(manager, roles, units)
+        if problem:
+            problems.append(((*where, "managers", role), problem))
+    if rules.intake_role not in roles:
+        problems.append(((*where, "intake_role"), f"unknown role {rules.intake_role!r}"))
     return problems
 
 

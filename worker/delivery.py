@@ -32,6 +32,7 @@ from samverkan.errors import (
     TransientDeliveryError,
 )
 from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.caseoutbox import send_time_refusal
 from scheduler.directory import load_directory
 from scheduler.identity import idempotency_key, message_id_for
 from scheduler.planner import PlannedRow, insert_rows
@@ -80,7 +81,7 @@ def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) ->
     Each database step is retried on a fresh connection when the connection drops
     (`_retry_on_disconnect`); the send itself is never repeated here.
     """
-    prepared = _retry_on_disconnect(lambda: _prepare(delivery, notification_id, as_of))
+    prepared = _retry_on_disconnect(lambda _again: _prepare(delivery, notification_id, as_of))
     if isinstance(prepared, Outcome):
         return prepared
     started = time.monotonic()
@@ -92,7 +93,7 @@ def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) ->
     # The one open window: the server has the message and the database does not know yet.
     # Nothing else happens in it; a crash here makes the sweeper send the same copy again
     # (same Message-ID) once the lease runs out. See docs/reliability.md.
-    _retry_on_disconnect(lambda: _record_sent(delivery, notification_id, as_of, result, started))
+    _retry_on_disconnect(partial(_record_sent, delivery, notification_id, as_of, result, started))
     log.info("sent", extra={"action": "deliver.sent", "notification": notification_id})
     return Outcome.SENT
 
@@ -106,7 +107,13 @@ def _prepare(
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
             return Outcome.SKIPPED
         row = session.get_one(models.Notification, notification_id)
-        if not _recipient_still_holds_role(session, row, as_of):
+        refusal = send_time_refusal(session, row)
+        if refusal is not None:
+            _cancel_at_send(session, row, as_of, refusal)
+            return Outcome.CANCELLED
+        # Rows addressed to a person or an external address directly (case work) carry no
+        # role references: there is no role to check again.
+        if row.roles and not _recipient_still_holds_role(session, row, as_of):
             return Outcome.CANCELLED
         try:
             message: EmailMessage = _build(session, delivery.renderer, row, as_of)
@@ -118,11 +125,16 @@ def _prepare(
 
 
 def _record_sent(
-    delivery: Delivery, notification_id: int, as_of: dt.datetime, result: Any, started: float
+    delivery: Delivery,
+    notification_id: int,
+    as_of: dt.datetime,
+    result: Any,
+    started: float,
+    again: bool = False,
 ) -> None:
     with delivery.sessions() as session, session.begin():
         row = session.get_one(models.Notification, notification_id)
-        if _already_recorded(session, row):
+        if again and _already_recorded(session, row):
             return  # a commit whose reply was lost with the connection: it did happen
         _finish(session, row, as_of, Outcome.SENT, reply=result.reply, duration_ms=_ms(started))
 
@@ -142,8 +154,11 @@ _T = TypeVar("_T")
 DB_RETRIES = 5
 
 
-def _retry_on_disconnect(work: Callable[[], _T]) -> _T:
+def _retry_on_disconnect(work: Callable[[bool], _T]) -> _T:
     """Run `work` (one whole transaction) again when the database connection was lost.
+
+    `work(again)` is told whether this is a second try, so it checks for its own earlier
+    write only then (one query fewer in the window after a send).
 
     SQLAlchemy invalidates a dropped connection and the pool (pre-ping) hands out a fresh one,
     so the transaction is simply run again. Each step is safe to repeat: claims are
@@ -151,7 +166,7 @@ def _retry_on_disconnect(work: Callable[[], _T]) -> _T:
     """
     for attempt in range(1, DB_RETRIES + 1):
         try:
-            return work()
+            return work(attempt > 1)
         except DBAPIError as exc:
             lost = exc.connection_invalidated or isinstance(exc, OperationalError)
             if not lost or attempt == DB_RETRIES:
@@ -184,6 +199,18 @@ def _claim(session: Session, notification_id: int, as_of: dt.datetime) -> bool:
         )
     )
     return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def _cancel_at_send(
+    session: Session, row: models.Notification, as_of: dt.datetime, reason: str
+) -> None:
+    """A case or report message that must not go out (confidentiality, or no longer applies)."""
+    row.status = Status.CANCELLED
+    row.cancel_reason = reason[:200]
+    row.updated_at = as_of
+    row.claimed_at = None
+    _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
+    log.info("cancelled at send time", extra={"action": "deliver.cancel", "notification": row.id})
 
 
 def _recipient_still_holds_role(
@@ -244,6 +271,7 @@ def _build(
     sender = Address(municipality.sender_name, municipality.sender_email)
     reply = context.get("reply_to")
     invite = _invite(row, context, sender, as_of) if context.get("meeting") else None
+    method = context["meeting"].get("method", "REQUEST") if invite is not None else "REQUEST"
     return compose_message(
         sender=sender,
         to=Address(row.recipient_name, row.recipient_email),
@@ -254,6 +282,7 @@ def _build(
         date=as_of.astimezone(STOCKHOLM),  # readers see local time in the Date header
         reply_to=Address(reply["name"], reply["email"]) if reply else None,
         invite=invite,
+        invite_method=method,
         attachments=_attachments(session, municipality.id, context.get("attachment_files", [])),
     )
 
@@ -269,7 +298,10 @@ def _invite(
         if agenda
         else context["routine"]["name"]
     )
+    method = meeting.get("method", "REQUEST")
     return build_invite(
+        method=method,
+        status="CANCELLED" if method == "CANCEL" else "CONFIRMED",
         uid=meeting["uid"],
         sequence=int(meeting["sequence"]),
         dtstamp=as_of,
@@ -301,11 +333,16 @@ def _attachments(session: Session, municipality_id: int, shas: list[str]) -> lis
 
 
 def _record_failure(
-    delivery: Delivery, notification_id: int, as_of: dt.datetime, exc: DeliveryError, started: float
+    delivery: Delivery,
+    notification_id: int,
+    as_of: dt.datetime,
+    exc: DeliveryError,
+    started: float,
+    again: bool = False,
 ) -> Outcome:
     with delivery.sessions() as session, session.begin():
         row = session.get_one(models.Notification, notification_id)
-        if _already_recorded(session, row):  # written before the connection dropped
+        if again and _already_recorded(session, row):  # written before the connection dropped
             return Outcome.RETRY if row.status == Status.PENDING else Outcome.FAILED
         outcome = Outcome.FAILED
         if isinstance(exc, TransientDeliveryError):
