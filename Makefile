@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: venv test lint demo faults clean
+.PHONY: venv test lint demo faults clean bench
 
 # The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
 venv: $(STAMP)
@@ -29,8 +29,13 @@ test: lint
 demo: venv
 	$(BIN)/samverkan demo
 
+# The fault-injection scenarios at full size (2,000 messages each; docs/reliability.md).
 faults: venv
-	$(BIN)/pytest -m faults tests/faults
+	SAMVERKAN_TEST_FAULTS=full $(BIN)/pytest -m faults tests/faults
 
 clean:
 	rm -rf var/
+
+# Transport and tick benchmarks (~10 min; prints tables, see bench/README.md).
+bench:
+	$(BIN)/python bench/run.py

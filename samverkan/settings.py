@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 60.0
     # Rows handed to workers per tick at the most (the rest wait for the next tick).
     tick_batch: int = 2000
+    # Seconds between two beat ticks (one heartbeat: what is due is asked of the database).
+    tick_seconds: float = 60.0
+    # Seconds between two sweeps (rows claimed longer ago than the lease are put back).
+    sweep_seconds: float = 300.0
     log_level: str = "INFO"
 
     @field_validator("smtp_url")
@@ -122,9 +126,9 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
-    @field_validator("horizon_days", "lease_seconds", "tick_batch")
+    @field_validator("horizon_days", "lease_seconds", "tick_batch", "tick_seconds", "sweep_seconds")
     @classmethod
-    def _positive(cls, value: int) -> int:
+    def _positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be greater than zero")
         return value

@@ -17,7 +17,11 @@ import yaml
 from samverkan.errors import ProfileError
 
 MAX_BYTES = 2 * 1024 * 1024
+# Aliases (`*agenda`) are expanded: a small file could otherwise expand to millions of values.
+MAX_VALUES = 100_000
+MAX_DEPTH = 40
 _STRING_TAGS = {"tag:yaml.org,2002:timestamp"}
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Located:
 
     data: Any
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+    values: int = 0  # how many values were built (aliases expanded)
 
     def line_of(self, path: tuple[object, ...]) -> int | None:
         """The line of the deepest part of `path` that the file has."""
@@ -58,6 +63,8 @@ def read_yaml(path: Path) -> Located:
 def parse_yaml(text: str, name: str) -> Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ProfileError(f"{name}: the file is nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -67,12 +74,15 @@ def parse_yaml(text: str, name: str) -> Located:
     located = Located(data=None)
     if node is None:
         raise ProfileError(f"{name}: the file is empty")
-    located.data = _build(node, (), located, name)
+    located.data = _build(node, (), located, name, yaml.SafeLoader(""))
     return located
 
 
-def _build(node: yaml.Node, path: tuple[str, ...], located: Located, name: str) -> Any:
+def _build(
+    node: yaml.Node, path: tuple[str, ...], located: Located, name: str, loader: yaml.SafeLoader
+) -> Any:
     located.lines.setdefault(path, node.start_mark.line + 1)
+    _check(node, path, located, name)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -82,18 +92,47 @@ def _build(node: yaml.Node, path: tuple[str, ...], located: Located, name: str) 
             key = str(key_node.value)
             if key in result:
                 line = key_node.start_mark.line + 1
-                where = ".".join((*path, key))
+                where = _dotted((*path, key))
                 raise ProfileError(f"{name}:{line}: {where}: duplicate key {key!r}")
             located.lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, (*path, key), located, name)
+            result[key] = _build(value_node, (*path, key), located, name, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, str(i)), located, name) for i, item in enumerate(node.value)]
+        return [
+            _build(item, (*path, str(i)), located, name, loader)
+            for i, item in enumerate(node.value)
+        ]
     assert isinstance(node, yaml.ScalarNode)
     if node.tag in _STRING_TAGS or (node.tag == "tag:yaml.org,2002:int" and ":" in node.value):
         return node.value
-    loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         raise ProfileError(f"{name}:{node.start_mark.line + 1}: {exc.problem}") from None
+
+
+def _check(node: yaml.Node, path: tuple[str, ...], located: Located, name: str) -> None:
+    """Refuse what no profile needs: millions of values, deep nesting, tags on collections."""
+    line = node.start_mark.line + 1
+    located.values += 1
+    if located.values > MAX_VALUES:
+        raise ProfileError(
+            f"{name}:{line}: the file expands to more than {MAX_VALUES} values "
+            "(aliases such as *name repeat what they point at)"
+        )
+    if len(path) > MAX_DEPTH:
+        raise ProfileError(f"{name}:{line}: nested deeper than {MAX_DEPTH} levels")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
+        where = _dotted(path) or "(top level)"
+        raise ProfileError(f"{name}:{line}: {where}: unknown tag {node.tag!r}")
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    """`routines[0].messages[1].to`, as the loader's other messages write a field's path."""
+    text = ""
+    for part in path:
+        if part.isdigit():
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text

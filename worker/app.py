@@ -4,17 +4,20 @@ Choices made deliberately (docs/architecture.md explains them):
 - acks_late + reject_on_worker_lost: a task is acknowledged only after it ran, so a worker
   killed mid-task leaves it to be redelivered; `deliver_one` is idempotent on the row id.
 - prefetch multiplier 1: a worker holds one task at a time, so a dying worker strands little.
-- no ETA/countdown: long waits live in the database (due_at), never in the broker.
+- no ETA/countdown: long waits live in the database (due_at), never in the broker; a publish
+  with an ETA more than a minute ahead is refused (`_refuse_long_eta`).
 - results ignored: the outbox row is the result.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import before_task_publish
 
 from samverkan.settings import Settings
 from worker.runtime import use_settings
@@ -30,10 +33,38 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     enable_utc=True,
+    # On a lost broker connection, let running deliveries finish (each records its outcome in
+    # the database); cancelling them would cut sends in flight and widen the one window in
+    # which SMTP may deliver a copy twice (docs/reliability.md).
+    worker_cancel_long_running_tasks_on_connection_loss=False,
 )
 
-TICK_SECONDS = 60.0
-SWEEP_SECONDS = 300.0
+# The daily digest of failed messages to the coordinators, in local time (docs/reliability.md).
+DIGEST_AT = crontab(hour=7, minute=0)
+# A task may wait in the broker this long at the most; longer waits live in the database.
+MAX_ETA = dt.timedelta(minutes=1)
+
+
+class LongEtaError(ValueError):
+    """A task was about to be published with an ETA or countdown longer than MAX_ETA."""
+
+
+def _refuse_long_eta(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Refuse, in the publishing process, any task whose ETA lies beyond MAX_ETA."""
+    eta = (headers or {}).get("eta")
+    if not eta:
+        return
+    moment = dt.datetime.fromisoformat(str(eta))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    if moment - dt.datetime.now(dt.UTC) > MAX_ETA:
+        raise LongEtaError(
+            f"task {(headers or {}).get('task')} was to wait in the broker until {eta}: "
+            "long waits belong in the database (due_at), not in the broker"
+        )
+
+
+before_task_publish.connect(_refuse_long_eta)
 
 
 def broker_options(settings: Settings) -> dict[str, Any]:
@@ -65,9 +96,10 @@ def configure(settings: Settings) -> Celery:
         timezone=settings.timezone,
         beat_schedule_filename=str(Path(settings.var_dir) / "celerybeat-schedule"),
         beat_schedule={
-            "tick": {"task": "samverkan.tick", "schedule": TICK_SECONDS},
-            "sweep": {"task": "samverkan.sweep", "schedule": SWEEP_SECONDS},
+            "tick": {"task": "samverkan.tick", "schedule": settings.tick_seconds},
+            "sweep": {"task": "samverkan.sweep", "schedule": settings.sweep_seconds},
             "replan": {"task": "samverkan.replan", "schedule": crontab(hour=2, minute=30)},
+            "digest": {"task": "samverkan.digest", "schedule": DIGEST_AT},
         },
     )
     return app

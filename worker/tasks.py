@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 import models
 from models.db import transaction
-from scheduler.outbox import claim_due, sweep_expired
+from scheduler.outbox import claim_due, open_count, sweep_expired
 from scheduler.planner import replan as replan_municipality
 from worker.app import app
 from worker.delivery import deliver_one
+from worker.digest import plan_digests
 from worker.runtime import get_runtime
 
 log = logging.getLogger("samverkan.tasks")
@@ -24,11 +25,20 @@ def _moment(value: str | None) -> dt.datetime:
     return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
 
 
-def tick_once(now: dt.datetime, since: dt.datetime | None = None) -> list[int]:
-    """Claim what is due at `now` and hand each row to a worker. Returns the claimed ids."""
+def tick_once(
+    now: dt.datetime, since: dt.datetime | None = None, backlog: bool = False
+) -> list[int]:
+    """Claim what is due at `now` and hand each row to a worker. Returns the claimed ids.
+
+    With `backlog` (the beat's tick), rows already claimed and not yet finished count against
+    `tick_batch`: the broker then never holds much more than one batch, so no row waits in it
+    longer than the lease and is swept back while its task is still queued
+    (docs/reliability.md).
+    """
     runtime = get_runtime()
     with transaction(runtime.sessions) as session:
-        ids = claim_due(session, now, runtime.settings.tick_batch, since)
+        room = runtime.settings.tick_batch - (open_count(session) if backlog else 0)
+        ids = claim_due(session, now, room, since) if room > 0 else []
     # Published after the claim is committed; a publish that fails leaves the row queued,
     # and the sweeper puts it back when its lease runs out.
     for notification_id in ids:
@@ -40,7 +50,7 @@ def tick_once(now: dt.datetime, since: dt.datetime | None = None) -> list[int]:
 
 @app.task(name="samverkan.tick")
 def tick(now: str | None = None) -> int:
-    return len(tick_once(_moment(now)))
+    return len(tick_once(_moment(now), backlog=True))
 
 
 @app.task(name="samverkan.deliver")
@@ -54,6 +64,15 @@ def sweep(now: str | None = None) -> int:
     lease = dt.timedelta(seconds=runtime.settings.lease_seconds)
     with transaction(runtime.sessions) as session:
         return sweep_expired(session, _moment(now), lease)
+
+
+@app.task(name="samverkan.digest")
+def digest(now: str | None = None) -> int:
+    """Plan today's digest of failed messages for each municipality's coordinators."""
+    runtime = get_runtime()
+    settle = dt.timedelta(seconds=runtime.settings.lease_seconds)
+    with transaction(runtime.sessions) as session:
+        return plan_digests(session, _moment(now), settle)
 
 
 @app.task(name="samverkan.replan")
