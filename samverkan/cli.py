@@ -247,7 +247,7 @@ def _run_simulation(
                 result = run(runtime, first, last, tick_once, advance)
         else:
             result = run(runtime, first, last, tick_once, advance)
-        bar.update(task, completed=total_days)
+        bar.update(task, completed=total_days, day=str(last))
     _print_summary(result, settings)
 
 
