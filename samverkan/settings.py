@@ -151,7 +151,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_broker_url(self) -> str:
-        return self.broker_url or "filesystem://localhost/"
+        return self.broker_url or "samverkanfs://localhost/"  # worker/fstransport.py
 
     @property
     def broker_dir(self) -> Path:

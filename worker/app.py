@@ -1,8 +1,10 @@
 """The Celery app, configured from the settings; tasks are thin wrappers (see worker/tasks.py).
 
 Choices made deliberately (docs/architecture.md explains them):
-- acks_late + reject_on_worker_lost: a task is acknowledged only after it ran, so a worker
-  killed mid-task leaves it to be redelivered; `deliver_one` is idempotent on the row id.
+- acks_late + reject_on_worker_lost: a task is acknowledged only after it ran, so with Redis a
+  worker killed mid-task leaves it to be redelivered; `deliver_one` is idempotent on the row
+  id. (The embedded filesystem transport removes a message when fetched: there the sweeper's
+  lease recovers the row.)
 - prefetch multiplier 1: a worker holds one task at a time, so a dying worker strands little.
 - no ETA/countdown: long waits live in the database (due_at), never in the broker; a publish
   with an ETA more than a minute ahead is refused (`_refuse_long_eta`).
@@ -19,6 +21,7 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import before_task_publish
 
+import worker.fstransport  # noqa: F401  (registers the embedded broker scheme)
 from samverkan.settings import Settings
 from worker.runtime import use_settings
 
@@ -70,12 +73,14 @@ before_task_publish.connect(_refuse_long_eta)
 def broker_options(settings: Settings) -> dict[str, Any]:
     if settings.embedded_broker:
         folder = settings.broker_dir
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # Otherwise kombu writes its exchange table into ./control of whatever directory.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             # The default 1 s poll would make each simulated tick wait a second for nothing.
             "polling_interval": 0.05,
