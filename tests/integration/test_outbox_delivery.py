@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import threading
+from typing import Any
 
 import icalendar
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
@@ -302,3 +303,27 @@ def test_rebooking_sends_an_update_with_a_higher_sequence(
         uids.add(str(event["UID"]))
     assert sorted(sequences) == [0, 0, 1, 1]
     assert len(uids) == 1
+
+
+def test_the_claim_finds_rows_by_primary_key_on_sqlite(
+    loaded: sessionmaker[Session], engine: Engine
+) -> None:
+    """The claim's update must not scan every pending row: its cost follows what is due."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("this is about SQLite's query planner")
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.startswith("UPDATE notification"):
+            captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert claim(loaded, END_OF_2027)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    ((statement, parameters),) = captured
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+    steps = " ".join(str(step[-1]) for step in plan)
+    assert "PRIMARY KEY" in steps and "ix_notification_status_due_at" not in steps, steps
