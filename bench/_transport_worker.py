@@ -7,7 +7,7 @@ environment by the parent:
   BENCH_SOCKET             an AF_UNIX datagram socket; each task reports to it
   BENCH_POLLING_INTERVAL   if set, patched onto kombu's SQLAlchemy Transport class (its
                            transport options cannot carry it: they go to create_engine)
-The URL scheme fsatomic:// is this module's AtomicFilesystemTransport (registered on import).
+The URL scheme fsatomic:// is the project's worker.fstransport.Transport (registered on import).
 The app uses the project's worker settings that matter to a transport (acks_late,
 prefetch multiplier 1, JSON, results ignored, remote control off).
 """
@@ -19,39 +19,15 @@ import os
 import socket
 import sys
 import time
-import uuid
 
 from celery import Celery
-from kombu.transport import TRANSPORT_ALIASES, filesystem
-from kombu.utils.encoding import str_to_bytes
-from kombu.utils.json import dumps
+from kombu.transport import TRANSPORT_ALIASES
 
 QUEUE = "bench"
 
 
-class AtomicFilesystemChannel(filesystem.Channel):
-    """kombu's filesystem channel, but a message appears in the queue folder only when complete.
-
-    kombu's _put creates `<name>.msg`, then locks and writes it; a consumer does not take the
-    lock, so it can move and read the file while it is still empty (JSONDecodeError, which
-    Celery treats as an unrecoverable error). Here the file is written under a name the
-    consumer ignores and renamed into place (atomic within one folder).
-    """
-
-    def _put(self, queue: str, payload: object, **kwargs: object) -> None:
-        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
-        final = os.path.join(self.data_folder_out, name)
-        partial = final + ".part"  # `.part`: not `<queue>.msg`, so _get skips it
-        with open(partial, "wb") as handle:
-            handle.write(str_to_bytes(dumps(payload)))
-        os.replace(partial, final)
-
-
-class AtomicFilesystemTransport(filesystem.Transport):
-    Channel = AtomicFilesystemChannel
-
-
-TRANSPORT_ALIASES.setdefault("fsatomic", "_transport_worker:AtomicFilesystemTransport")
+# The project's own atomic-publish transport, so the bench measures the code we ship.
+TRANSPORT_ALIASES.setdefault("fsatomic", "worker.fstransport:Transport")
 
 
 def make_app(broker_url: str, transport_options: dict[str, object]) -> Celery:

@@ -158,11 +158,11 @@ def candidates(tmp: Path, other_fs_tmp: Path | None) -> list[Candidate]:
     ]
     found.append(
         Candidate(
-            "filesystem + atomic publish (bench)",
+            "filesystem + atomic publish (ours)",
             "fsatomic://localhost/",
             filesystem_options(tmp / "fsa"),
             0.05,
-            notes=["_transport_worker.AtomicFilesystemTransport: write, then rename into place"],
+            notes=["worker.fstransport.Transport: write, then rename into place"],
         )
     )
     if other_fs_tmp is not None:
@@ -593,7 +593,7 @@ def race_table(tmp: Path) -> str:
     rows = []
     for name, url, folder in (
         ("filesystem (kombu)", "filesystem://localhost/", "race-fs"),
-        ("filesystem + atomic publish (bench)", "fsatomic://localhost/", "race-fsa"),
+        ("filesystem + atomic publish (ours)", "fsatomic://localhost/", "race-fsa"),
     ):
         print(f"  race stress: {name} …", file=sys.stderr, flush=True)
         try:
