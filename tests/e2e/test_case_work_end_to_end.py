@@ -11,24 +11,21 @@ any message, header, invite, or any line the commands and the worker printed or 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import icalendar
 import pytest
-import redis
 
 from scheduler.calendar import STOCKHOLM
+from tests.e2e.processes import SAMVERKAN, running, service_env
 from tests.fixtures.services import DATABASE_URL_ENV, PostgresSchema, create_schema
 from tests.fixtures.smtp import SmtpRecorder
 
 pytestmark = pytest.mark.e2e
 
-SAMVERKAN = str(Path(sys.executable).parent / "samverkan")
 PROFILE = Path(__file__).parent.parent / "data" / "cases.yaml"
 CHILD = "Lisa Exempelsson"
 PIN = "150312-1234"
@@ -59,17 +56,8 @@ def one_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def env(
     tmp_path: Path, one_database_url: str, redis_url: str, smtp_server: SmtpRecorder
 ) -> dict[str, str]:
-    redis.Redis.from_url(redis_url).flushdb()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKAN_")}
-    base.update(
-        SAMVERKAN_DATABASE_URL=one_database_url,
-        SAMVERKAN_BROKER_URL=redis_url,
-        SAMVERKAN_SMTP_URL=f"smtp://{smtp_server.host}:{smtp_server.port}",
-        SAMVERKAN_VAR_DIR=str(tmp_path / "var"),
-        SAMVERKAN_OUTBOX_DIR=str(tmp_path / "outbox"),
-        SAMVERKAN_LOG_LEVEL="INFO",  # every log line there is, so the privacy check sees them
-    )
-    return base
+    # INFO: every log line there is, so the privacy check sees them all.
+    return service_env(tmp_path, one_database_url, redis_url, smtp_server, "INFO")
 
 
 class Cli:
@@ -95,23 +83,8 @@ class Cli:
 def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
     Cli(env)("migrate")
     log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [SAMVERKAN, "worker", "--concurrency", "2"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield log
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+    with log.open("wb") as out, running(["worker", "--concurrency", "2"], env, out):
+        yield log
 
 
 def simulate(cli: Cli, first: str, last: str) -> str:

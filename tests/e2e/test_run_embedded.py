@@ -9,7 +9,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,17 +17,15 @@ from sqlalchemy import select, update
 
 import models
 from models.db import make_engine, make_sessionmaker
+from tests.e2e.processes import SAMVERKAN, clean_env
 from tests.profiles import MINIMAL
 
 pytestmark = pytest.mark.e2e
 
-SAMVERKAN = str(Path(sys.executable).parent / "samverkan")
-
 
 def test_run_with_embedded_beat_sends_what_becomes_due_into_eml_files(tmp_path: Path) -> None:
     database = tmp_path / "samverkan.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKAN_")}
-    env.update(
+    env = clean_env(
         SAMVERKAN_DATABASE_URL=f"sqlite:///{database}",
         SAMVERKAN_VAR_DIR=str(tmp_path / "var"),
         SAMVERKAN_OUTBOX_DIR=str(tmp_path / "outbox"),

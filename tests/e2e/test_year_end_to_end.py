@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import icalendar
 import pytest
-import redis
 
 from scheduler.calendar import STOCKHOLM
+from tests.e2e.processes import SAMVERKAN, running, service_env
 from tests.fixtures.smtp import SmtpRecorder
 from tests.profiles import EXAMPLE
 
 pytestmark = pytest.mark.e2e
 
-SAMVERKAN = str(Path(sys.executable).parent / "samverkan")
 LOADED_AT = "2026-11-22T10:00"
 
 
@@ -35,17 +31,7 @@ LOADED_AT = "2026-11-22T10:00"
 def env(
     tmp_path: Path, database_url: str, redis_url: str, smtp_server: SmtpRecorder
 ) -> dict[str, str]:
-    redis.Redis.from_url(redis_url).flushdb()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKAN_")}
-    base.update(
-        SAMVERKAN_DATABASE_URL=database_url,
-        SAMVERKAN_BROKER_URL=redis_url,
-        SAMVERKAN_SMTP_URL=f"smtp://{smtp_server.host}:{smtp_server.port}",
-        SAMVERKAN_VAR_DIR=str(tmp_path / "var"),
-        SAMVERKAN_OUTBOX_DIR=str(tmp_path / "outbox"),
-        SAMVERKAN_LOG_LEVEL="WARNING",
-    )
-    return base
+    return service_env(tmp_path, database_url, redis_url, smtp_server, "WARNING")
 
 
 def samverkan(env: dict[str, str], *args: str, timeout: float = 300) -> str:
@@ -57,24 +43,10 @@ def samverkan(env: dict[str, str], *args: str, timeout: float = 300) -> str:
 
 
 @pytest.fixture
-def worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def worker(env: dict[str, str]) -> Iterator[None]:
     samverkan(env, "migrate")  # before the worker starts, so the two don't race to create tables
-    process = subprocess.Popen(
-        [SAMVERKAN, "worker", "--concurrency", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    with running(["worker", "--concurrency", "2"], env):
+        yield
 
 
 def expected_messages(env: dict[str, str]) -> Counter[tuple[str, str, str]]:
@@ -89,7 +61,7 @@ def expected_messages(env: dict[str, str]) -> Counter[tuple[str, str, str]]:
 
 
 def test_a_simulated_year_delivers_every_planned_message_exactly_once(
-    env: dict[str, str], worker: subprocess.Popen[bytes], smtp_server: SmtpRecorder
+    env: dict[str, str], worker: None, smtp_server: SmtpRecorder
 ) -> None:
     samverkan(env, "load", str(EXAMPLE), "--now", LOADED_AT)
     samverkan(env, "book", "samverkansmote-host", "2027-10-12", "13:00", "--now", LOADED_AT)
