@@ -105,30 +105,6 @@ def report_receive(
     _run(municipality, now, lambda s, m, t: receive_report(s, m, reference, by, t))
 
 
-@report_app.command("note")
-def report_note(
-    reference: Reference,
-    text: Annotated[str, typer.Argument(help="Free text, for signed-in staff only.")],
-    by: By,
-    municipality: Municipality = None,
-    now: Now = None,
-) -> None:
-    """Keep a note on a report (never sent anywhere)."""
-    from samverkan.cases import add_note
-
-    _run(municipality, now, lambda s, m, t: add_note(s, m, reference, by, text, t))
-
-
-@report_app.command("show")
-def report_show(
-    reference: Reference,
-    notes: Annotated[bool, typer.Option("--notes", help="Include staff notes.")] = False,
-    municipality: Municipality = None,
-) -> None:
-    """A report's state and messages, as JSON (for signed-in staff)."""
-    _show(reference, notes, municipality)
-
-
 # --- cases --------------------------------------------------------------------------------------
 
 
@@ -317,30 +293,6 @@ def case_close(
     _run(municipality, now, lambda s, m, t: close_case(s, m, reference, by, t))
 
 
-@case_app.command("note")
-def case_note(
-    reference: Reference,
-    text: Annotated[str, typer.Argument(help="Free text, for signed-in staff only.")],
-    by: By,
-    municipality: Municipality = None,
-    now: Now = None,
-) -> None:
-    """Keep a note on a case (never sent anywhere)."""
-    from samverkan.cases import add_note
-
-    _run(municipality, now, lambda s, m, t: add_note(s, m, reference, by, text, t))
-
-
-@case_app.command("show")
-def case_show(
-    reference: Reference,
-    notes: Annotated[bool, typer.Option("--notes", help="Include staff notes.")] = False,
-    municipality: Municipality = None,
-) -> None:
-    """A case's state, deadlines, meetings and messages, as JSON (for signed-in staff)."""
-    _show(reference, notes, municipality)
-
-
 def _show(reference: str, notes: bool, municipality: str | None) -> None:
     from samverkan import cli
     from samverkan.cases import show
@@ -352,3 +304,31 @@ def _show(reference: str, notes: bool, municipality: str | None) -> None:
             session, cli._municipality_id(session, municipality), reference, notes
         )
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _add_note_and_show(app: typer.Typer, noun: str, shows: str) -> None:
+    """`note` and `show` work alike on reports and cases (both are found by reference)."""
+
+    @app.command("note", help=f"Keep a note on a {noun} (never sent anywhere).")
+    def note(
+        reference: Reference,
+        text: Annotated[str, typer.Argument(help="Free text, for signed-in staff only.")],
+        by: By,
+        municipality: Municipality = None,
+        now: Now = None,
+    ) -> None:
+        from samverkan.cases import add_note
+
+        _run(municipality, now, lambda s, m, t: add_note(s, m, reference, by, text, t))
+
+    @app.command("show", help=f"A {noun}'s {shows}, as JSON (for signed-in staff).")
+    def show(
+        reference: Reference,
+        notes: Annotated[bool, typer.Option("--notes", help="Include staff notes.")] = False,
+        municipality: Municipality = None,
+    ) -> None:
+        _show(reference, notes, municipality)
+
+
+_add_note_and_show(report_app, "report", "state and messages")
+_add_note_and_show(case_app, "case", "state, deadlines, meetings and messages")
