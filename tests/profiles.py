@@ -43,3 +43,18 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
             for name, table in meta.tables.items()
             if name != "alembic_version"
         }
+
+
+def refusal(sessions: sessionmaker[Session], engine: Engine, bad: Path, now: dt.datetime) -> str:
+    """Load MINIMAL, then `bad`: return the ProfileError's message, having checked that the
+    refused load changed nothing in the database."""
+    import pytest
+
+    from samverkan.errors import ProfileError
+
+    load(sessions, MINIMAL, now)
+    before = snapshot(engine)
+    with pytest.raises(ProfileError) as caught:
+        load(sessions, bad, now + dt.timedelta(days=1))
+    assert snapshot(engine) == before
+    return str(caught.value)

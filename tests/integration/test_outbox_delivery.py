@@ -56,6 +56,15 @@ def row(sessions: sessionmaker[Session], notification_id: int) -> models.Notific
         return found
 
 
+def book(sessions: sessionmaker[Session], day: str, now: dt.datetime) -> None:
+    """Book the spring meeting for `day` at 13:00, as `samverkan book` does."""
+    from samverkan.booking import book_meeting
+
+    with transaction(sessions) as session:
+        municipality_id = session.scalars(select(models.Municipality.id)).one()
+        book_meeting(session, municipality_id, "samverkansmote-var", day, "13:00", None, now, 400)
+
+
 def by_purpose(sessions: sessionmaker[Session], purpose: str) -> list[models.Notification]:
     with sessions() as session:
         rows = list(
@@ -225,20 +234,7 @@ def test_sweeper_puts_back_rows_whose_worker_never_finished(loaded: sessionmaker
 def test_booked_meeting_invite_opens_at_13_local_time(
     delivery: Delivery, mailer: MemoryMailer
 ) -> None:
-    from samverkan.booking import book_meeting
-
-    with transaction(delivery.sessions) as session:
-        municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
-            session,
-            municipality_id,
-            "samverkansmote-var",
-            "2027-04-13",
-            "13:00",
-            None,
-            LOADED_AT,
-            400,
-        )
+    book(delivery.sessions, "2027-04-13", LOADED_AT)
     invites = by_purpose(delivery.sessions, "kallelse")
     assert sorted(r.recipient_email for r in invites) == ["anna@liten.se", "cecilia@liten.se"]
     invite = invites[0]
@@ -265,30 +261,14 @@ def test_booked_meeting_invite_opens_at_13_local_time(
 def test_rebooking_sends_an_update_with_a_higher_sequence(
     delivery: Delivery, mailer: MemoryMailer
 ) -> None:
-    from samverkan.booking import book_meeting
-
-    with transaction(delivery.sessions) as session:
-        municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
-            session,
-            municipality_id,
-            "samverkansmote-var",
-            "2027-04-13",
-            "13:00",
-            None,
-            LOADED_AT,
-            400,
-        )
+    book(delivery.sessions, "2027-04-13", LOADED_AT)
     first = by_purpose(delivery.sessions, "kallelse")
     moment = first[0].due_at
     for r in first:
         claim(delivery.sessions, moment)
         deliver_one(delivery, r.id, moment)
     later = moment + dt.timedelta(days=2)
-    with transaction(delivery.sessions) as session:
-        book_meeting(
-            session, municipality_id, "samverkansmote-var", "2027-04-20", "13:00", None, later, 400
-        )
+    book(delivery.sessions, "2027-04-20", later)
     updates = by_purpose(delivery.sessions, "kallelse-v1")
     assert len(updates) == 2 and all(u.due_at == later for u in updates)
     claim(delivery.sessions, later)
