@@ -24,9 +24,13 @@ from samverkan.errors import NotFoundError, SamverkanError
 from scheduler import cases as rules_
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.caseoutbox import (
+    Subject,
     SyncResult,
+    cancel_unsafe,
     case_plan,
+    case_subject,
     case_view,
+    recipient_problem,
     refuse_external,
     report_plan,
     report_subject,
@@ -364,6 +368,71 @@ def receive_report(
     return Outcome(reference, [f"Anmälan {reference} mottagen av {receiver.name}"], result)
 
 
+def flag_suspected_abuse(
+    session: Session, municipality_id: int, reference: str, by: str, now: dt.datetime
+) -> Outcome:
+    """The picture changed: the report concerns suspected violence or sexual abuse after all.
+
+    From now on nothing about it, or about a case that follows it, reaches anyone who is not
+    staff: the guardians' addresses recorded for the report and its cases are erased, every
+    message to a non-staff recipient still to be sent is cancelled at once, and the change is
+    audited. The reporter, the intake unit or an administrator may flag; nobody can unflag.
+    """
+    report = _report(session, municipality_id, reference)
+    actor = _person(session, municipality_id, by, "--by")
+    municipality = _municipality(session, municipality_id)
+    today = local_date(now)
+    allowed = (
+        actor.id == report.reporter_id
+        or _holds(actor, rules_of(municipality).intake_role, report.intake_unit_id, today)
+        or _holds(actor, ADMINISTRATOR, None, today)
+    )
+    if not allowed:
+        raise CaseRuleError(
+            "--by: only the reporter, the intake unit or an administrator may flag a report"
+        )
+    if report.suspected_abuse:
+        return Outcome(reference, [f"Anmälan {reference} är redan markerad; inget ändrades"])
+    reason = "the report was flagged as suspected violence or abuse (confidentiality)"
+    report.suspected_abuse = True
+    erased = len(report.guardian_emails)
+    report.guardian_emails = []
+    session.flush()
+    subject, rows = report_plan(session, report)
+    cancelled = sync_rows(session, subject, rows, now, reason).cancelled
+    count = len(cancelled) + cancel_unsafe(session, subject, now, reason)
+    linked = list(
+        session.scalars(
+            select(models.Case).where(models.Case.report_id == report.id).order_by(models.Case.id)
+        )
+    )
+    for case in linked:
+        erased += len(case.externals)
+        case.externals = []
+        count += len(_sync_case(session, case, now, reason).cancelled)
+        count += cancel_unsafe(session, case_subject(session, case), now, reason)
+    _audit(
+        session,
+        municipality_id,
+        REPORT,
+        reference,
+        actor,
+        "flagged_suspected_abuse",
+        now,
+        cancelled=count,
+        addresses_erased=erased,
+        cases=[c.reference for c in linked],
+    )
+    return Outcome(
+        reference,
+        [
+            f"Anmälan {reference} markerad: misstänkt våld eller sexuella övergrepp",
+            f"{count} meddelande(n) till andra än personal stoppade; "
+            f"{erased} vårdnadshavaradress(er) raderade",
+        ],
+    )
+
+
 # --- cases --------------------------------------------------------------------------------------
 
 
@@ -415,10 +484,18 @@ def open_case(
         externals.append({"kind": "pupil", "email": check_address(request.pupil, "--pupil")})
     report = _report(session, municipality_id, request.report) if request.report else None
     if report is not None:
-        # Guardians and pupils of a case that follows an abuse report are never even recorded.
+        # Guardians and pupils of a case that follows an abuse report are never even recorded,
+        # nor is anyone else who is not staff (scheduler/confidential.py).
         linked = report_subject(report)
         for external in externals:
             refuse_external(linked, external["kind"], "a case participant")
+        _refuse_non_staff(session, linked, [family_worker], "--family-worker")
+        _refuse_non_staff(
+            session,
+            linked,
+            [_person(session, municipality_id, k, "--staff") for k in request.staff],
+            "--staff",
+        )
     reference = allocate_reference(session, municipality_id, today.year)
     case = models.Case(
         municipality_id=municipality_id,
@@ -468,6 +545,17 @@ def open_case(
         ],
         result,
     )
+
+
+def _refuse_non_staff(
+    session: Session, subject: Subject, people: list[models.Person | None], option: str
+) -> None:
+    if not subject.suspected_abuse:
+        return
+    municipality = _municipality(session, subject.municipality_id)
+    for person in people:
+        if person is not None and recipient_problem(session, municipality, person.id, person.email):
+            refuse_external(subject, "non-staff", f"a participant given by {option}")
 
 
 def _school(session: Session, municipality_id: int, key: str | None) -> models.Unit | None:

@@ -105,6 +105,17 @@ def report_receive(
     _run(municipality, now, lambda s, m, t: receive_report(s, m, reference, by, t))
 
 
+@report_app.command("flag-abuse")
+def report_flag_abuse(
+    reference: Reference, by: By, municipality: Municipality = None, now: Now = None
+) -> None:
+    """The report concerns suspected violence or sexual abuse after all: from now on nothing
+    about it reaches a guardian, a pupil or anyone outside the staff (cannot be undone)."""
+    from samverkan.cases import flag_suspected_abuse
+
+    _run(municipality, now, lambda s, m, t: flag_suspected_abuse(s, m, reference, by, t))
+
+
 # --- cases --------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,7 @@ def _sync_municipality(
     calendar = {
         "send_time": spec.send_time.isoformat(),
         "intake_phone": spec.intake_phone,
+        "staff_domains": list(spec.staff_domains) or [str(spec.sender.email).rsplit("@", 1)[1]],
         "school_years": valid.profile.school_years.model_dump(mode="json"),
         "roles": valid.profile.role_names(),
         "cases": valid.profile.cases.model_dump(mode="json"),

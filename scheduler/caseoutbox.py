@@ -39,6 +39,7 @@ from scheduler.cases import (
     plan_case,
     plan_report,
 )
+from scheduler.confidential import StaffRule
 from scheduler.directory import RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for
 from scheduler.privacy import refuse_identity_number, refuse_in_context
@@ -98,6 +99,31 @@ def send_time_of(municipality: models.Municipality) -> dt.time:
 
 def domain_of(municipality: models.Municipality) -> str:
     return municipality.sender_email.rsplit("@", 1)[1]
+
+
+def staff_rule_of(municipality: models.Municipality) -> StaffRule:
+    domains = municipality.calendar.get("staff_domains") or [domain_of(municipality)]
+    return StaffRule(
+        domains=frozenset(d.lower() for d in domains),
+        family_roles=frozenset(rules_of(municipality).family_roles),
+    )
+
+
+def recipient_problem(
+    session: Session, municipality: models.Municipality, person_id: int | None, email: str
+) -> str | None:
+    """Why this recipient is not the municipality's staff (scheduler/confidential.py), or None.
+
+    Asked of every recipient of a subject that concerns suspected violence or abuse, when its
+    message is planned and again when it is sent, whatever route made them a recipient.
+    """
+    roles: list[str] = []
+    if person_id is not None:
+        person = session.get(models.Person, person_id)
+        if person is None:
+            return "a person no longer in the profile"
+        roles = [a.role for a in person.roles]
+    return staff_rule_of(municipality).problem(email, roles, person_id is not None)
 
 
 # --- views from rows ----------------------------------------------------------------------------
@@ -268,11 +294,39 @@ def build_rows(
         for recipient in message.recipients:
             for found in resolver.resolve(recipient, due_day):
                 address = found["email"].lower()
-                if address in seen:
+                if address in seen or _withheld(session, municipality, subject, message, found):
                     continue
                 seen.add(address)
                 rows.append(_row(municipality, subject, message, found, base, meetings, domain))
     return rows
+
+
+def _withheld(
+    session: Session,
+    municipality: models.Municipality,
+    subject: Subject,
+    message: PlannedMessage,
+    found: dict[str, Any],
+) -> bool:
+    """True for a person reached by a role, escalation or SIP item who is not staff, when the
+    subject concerns suspected abuse: that message is not planned for them.
+
+    External participants (typed for the case) are not withheld here but refused by the
+    insert, so that asking for one is an error the person asking sees.
+    """
+    if not subject.suspected_abuse or found["person_id"] is None:
+        return False
+    problem = recipient_problem(session, municipality, found["person_id"], found["email"])
+    if problem is None:
+        return False
+    log.warning(
+        "withheld a %s message of %s from %s: it concerns suspected violence or sexual abuse",
+        message.purpose,
+        subject.label,
+        problem,
+        extra={"action": "case.confidentiality_withheld", "reference": subject.reference},
+    )
+    return True
 
 
 def _row(
@@ -394,9 +448,12 @@ def insert_case_rows(
     recipient of a subject that concerns suspected violence or sexual abuse, or when any
     context or address holds something shaped like a personal identity number.
     """
+    municipality = session.get_one(models.Municipality, subject.municipality_id)
     for row in rows:
-        if row.external is not None:
-            refuse_external(subject, row.external, row.purpose)
+        if subject.suspected_abuse and recipient_problem(
+            session, municipality, row.person_id, row.email
+        ):
+            refuse_external(subject, row.external or "staff", row.purpose)
         refuse_in_context(row.context)
         refuse_identity_number(row.email, "a recipient's address")
     if not rows:
@@ -467,6 +524,28 @@ def sync_rows(
     fresh = [r for r in wanted.values() if not (r.due_at < now and r.late == "skip")]
     result.created = insert_case_rows(session, subject, now, fresh)
     return result
+
+
+def cancel_unsafe(session: Session, subject: Subject, now: dt.datetime, reason: str) -> int:
+    """Cancel every row of `subject` still to be sent (retries included) whose recipient is not
+    staff. A row already handed to a worker is refused by the send-time check instead."""
+    municipality = session.get_one(models.Municipality, subject.municipality_id)
+    cancelled = 0
+    for notification in session.scalars(
+        select(models.Notification).where(
+            models.Notification.municipality_id == subject.municipality_id,
+            models.Notification.routine_key == subject.series,
+            models.Notification.occurrence == subject.reference,
+            models.Notification.status == models.Status.PENDING,
+        )
+    ):
+        problem = recipient_problem(
+            session, municipality, notification.person_id, notification.recipient_email
+        )
+        if problem is not None:
+            _cancel(notification, now, reason)
+            cancelled += 1
+    return cancelled
 
 
 def _cancel(notification: models.Notification, now: dt.datetime, reason: str) -> None:
@@ -611,11 +690,17 @@ def send_time_refusal(session: Session, row: models.Notification) -> str | None:
         subject = case_subject(session, case)
         manager = manager_of(rules, case.owner_role)
         plan = plan_case(case_view(session, case), rules, send_time, manager)
-    if subject.suspected_abuse and row.person_id is None:
+    problem = (
+        recipient_problem(session, municipality, row.person_id, row.recipient_email)
+        if subject.suspected_abuse
+        else None
+    )
+    if problem is not None:
         log.warning(
-            "refused at send time: an external message of %s, which concerns suspected "
-            "violence or sexual abuse",
+            "refused at send time: a message of %s, which concerns suspected violence or "
+            "sexual abuse, to %s",
             subject.label,
+            problem,
             extra={"action": "deliver.confidentiality_refused", "notification": row.id},
         )
         return "refused: the subject concerns suspected violence or abuse (confidentiality)"

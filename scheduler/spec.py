@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from scheduler.confidential import FAMILY_ROLES
+
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 Slug = Annotated[str, Field(pattern=SLUG, max_length=64)]
 Path = tuple[str | int, ...]
@@ -53,6 +55,10 @@ def _ascii_local_part(value: str) -> str:
 
 
 Email = Annotated[EmailStr, AfterValidator(_ascii_local_part)]
+StaffDomain = Annotated[
+    str,
+    Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
+]
 
 
 def _no_control_but_newlines(value: str) -> str:
@@ -156,6 +162,9 @@ class Municipality(Strict):
     send_time: dt.time = dt.time(8, 0)
     # Phone number of the intake (mottagning), for acute reports.
     intake_phone: Text | None = None
+    # The domains of the municipality's own staff addresses, matched exactly (no subdomains):
+    # on a report of suspected abuse nothing goes to any other domain. Empty: the sender's.
+    staff_domains: list[StaffDomain] = []
 
 
 class District(Strict):
@@ -410,6 +419,8 @@ class CaseRules(Strict):
         "socialsekreterare": "enhetschef-ifo",
     }
     intake_role: Slug = "mottagning"
+    # Roles that belong to families, not staff: on suspected abuse their holders get nothing.
+    family_roles: list[Slug] = list(FAMILY_ROLES)
     meeting_minutes: int = Field(default=90, ge=15, le=600)
     agenda: list[Text] = Field(default_factory=lambda: list(DEFAULT_CASE_AGENDA), min_length=1)
 
