@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 import models
 from samverkan.errors import NotFoundError, SamverkanError
 from samverkan.profiles import upsert_booking
-from scheduler.calendar import STOCKHOLM
+from scheduler.bookings import check_booking
 from scheduler.planner import replan
-from scheduler.spec import Routine, RoutineKind, Text
-from scheduler.workdays import holiday_name, is_working_day
+from scheduler.spec import Routine, Text
 
 
 class BookingError(SamverkanError):
@@ -40,18 +39,10 @@ def book_meeting(
     spec = dict(row.spec)
     spec.pop("attachment_files", None)
     routine = Routine.model_validate(spec)
-    if routine.kind is not RoutineKind.MEETING or routine.meeting is None:
-        raise BookingError(
-            f"{routine_key!r} is a {routine.kind.value}, not a meeting: nothing to book"
-        )
     day, start_time = _parse(date_text, time_text)
-    if routine.when.month is not None and day.month != routine.when.month:
-        raise BookingError(
-            f"{routine_key!r} is held in month {routine.when.month}; {day} is not in it"
-        )
-    if not is_working_day(day):
-        reason = holiday_name(day) or day.strftime("%A")
-        raise BookingError(f"{day} is not a working day ({reason})")
+    check = check_booking(routine, day, start_time, now=now)
+    if check.start is None or check.end is None:
+        raise BookingError("; ".join(problem.message for problem in check.problems))
     if location is not None:
         from pydantic import TypeAdapter, ValidationError
 
@@ -59,12 +50,10 @@ def book_meeting(
             TypeAdapter(Text).validate_python(location)
         except ValidationError:
             raise BookingError("the location must be one line of at most 200 characters") from None
-    start = dt.datetime.combine(day, start_time, tzinfo=STOCKHOLM).astimezone(dt.UTC)
-    if start <= now:
-        raise BookingError(f"{day} {time_text} has already passed")
+    assert routine.meeting is not None  # check_booking refuses anything but a meeting
     values = {
-        "starts_at": start,
-        "ends_at": start + dt.timedelta(minutes=routine.meeting.duration_minutes),
+        "starts_at": check.start,
+        "ends_at": check.end,
         "location": location or routine.meeting.location,
     }
     changed = upsert_booking(session, row, str(day.year), values, now, source="command")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 import models
 from samverkan.errors import ProfileError
 from samverkan.yamlsource import Located, read_yaml
-from scheduler.calendar import STOCKHOLM
+from scheduler.bookings import check_booking
 from scheduler.occurrences import occurrences
 from scheduler.planner import PlanResult, replan
 from scheduler.spec import Problem, Profile, Routine, reference_problems
@@ -74,6 +74,7 @@ def validate_profile(path: Path, today: dt.date) -> ValidProfile:
         raise ProfileError(_describe(path, located, problems)) from None
     problems = reference_problems(profile)
     problems += _never_occurring(profile, today)
+    problems += _booking_problems(profile)
     attachments, attachment_problems = _read_attachments(path.parent, profile)
     problems += attachment_problems
     if problems:
@@ -126,6 +127,21 @@ def _never_occurring(profile: Profile, today: dt.date) -> list[Problem]:
                     "(check its date and its active years)",
                 )
             )
+    return problems
+
+
+def _booking_problems(profile: Profile) -> list[Problem]:
+    """The `bookings:` of every meeting, checked by the same rules as `samverkan book`.
+
+    Without `now`: a booking of a meeting already held stays as a record (no invitation is
+    sent for it, see scheduler/occurrences.py), so last year's bookings need not be removed.
+    """
+    problems: list[Problem] = []
+    for i, routine in enumerate(profile.routines):
+        for year, booking in routine.bookings.items():
+            check = check_booking(routine, booking.date, booking.time, occurrence_year=year)
+            for problem in check.problems:
+                problems.append((("routines", i, "bookings", year, problem.field), problem.message))
     return problems
 
 
@@ -378,10 +394,12 @@ class _Sync:
         self, routine: models.Routine, spec: Routine, occurrence: str, booking: Any
     ) -> bool:
         assert spec.meeting is not None
-        start = dt.datetime.combine(booking.date, booking.time, tzinfo=STOCKHOLM).astimezone(dt.UTC)
+        # validate_profile checked it with the same rules, so it has a start and an end.
+        check = check_booking(spec, booking.date, booking.time, occurrence_year=int(occurrence))
+        assert check.start is not None and check.end is not None
         values = {
-            "starts_at": start,
-            "ends_at": start + dt.timedelta(minutes=spec.meeting.duration_minutes),
+            "starts_at": check.start,
+            "ends_at": check.end,
             "location": booking.location or spec.meeting.location,
         }
         return upsert_booking(self.session, routine, occurrence, values, self.now, source="profile")
