@@ -85,6 +85,9 @@ def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) ->
     if isinstance(prepared, Outcome):
         return prepared
     started = time.monotonic()
+    if isinstance(prepared, PermanentDeliveryError):  # the message could not be built
+        failure = partial(_record_failure, delivery, notification_id, as_of, prepared, started)
+        return _retry_on_disconnect(failure)
     try:
         result = delivery.mailer.send(prepared)
     except DeliveryError as exc:
@@ -100,8 +103,9 @@ def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) ->
 
 def _prepare(
     delivery: Delivery, notification_id: int, as_of: dt.datetime
-) -> EmailMessage | Outcome:
-    """Claim the row and build its message (one transaction); or the outcome if there is none."""
+) -> EmailMessage | Outcome | PermanentDeliveryError:
+    """Claim the row and build its message (one transaction); or the outcome if there is none,
+    or the reason it could not be built (recorded by the caller as a permanent failure)."""
     with delivery.sessions() as session, session.begin():
         if not _claim(session, notification_id, as_of):
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
@@ -117,11 +121,24 @@ def _prepare(
             return Outcome.CANCELLED
         try:
             message: EmailMessage = _build(session, delivery.renderer, row, as_of)
-        except SamverkanError as exc:
-            # A message that cannot be built will not build on a retry either.
-            _finish(session, row, as_of, Outcome.FAILED, error=str(exc), duration_ms=0)
-            return Outcome.FAILED
+        except DBAPIError:
+            raise  # the database, not the message: _retry_on_disconnect runs it again
+        except Exception as exc:  # whatever breaks one message fails that row only
+            # A message that cannot be built will not build on a retry either. Any error
+            # (template, invite, attachment) fails this row with its reason; it never ends
+            # the task, which would leave the row queued and the rows after it waiting.
+            log.warning(
+                "message could not be built",
+                extra={"action": "deliver.build_failed", "notification": notification_id},
+            )
+            return PermanentDeliveryError(_build_failure(exc))
     return message
+
+
+def _build_failure(exc: Exception) -> str:
+    if isinstance(exc, SamverkanError):
+        return str(exc)
+    return f"the message could not be built ({type(exc).__name__}): {exc}"
 
 
 def _record_sent(
@@ -305,8 +322,8 @@ def _invite(
         uid=meeting["uid"],
         sequence=int(meeting["sequence"]),
         dtstamp=as_of,
-        start=dt.datetime.fromisoformat(meeting["start"]).astimezone(STOCKHOLM),
-        end=dt.datetime.fromisoformat(meeting["end"]).astimezone(STOCKHOLM),
+        start=_event_moment(meeting["start"]),
+        end=_event_moment(meeting["end"]),
         summary=f"{context['routine']['name']} {context['occurrence']['key']}",
         description=description,
         location=meeting.get("location"),
@@ -315,6 +332,16 @@ def _invite(
         attendees=[Party(row.recipient_name, row.recipient_email)],
         sent_by=sender.email,
     )
+
+
+def _event_moment(text: str) -> dt.datetime:
+    """A meeting's start or end for the invite: Stockholm time, or UTC for the second pass of
+    the hour repeated when summer time ends (a local time with TZID would be read as the
+    first pass, an hour early; RFC 5545 lets DTSTART and DTEND use different zones)."""
+    moment = dt.datetime.fromisoformat(text).astimezone(STOCKHOLM)
+    if moment.fold == 1 and moment.utcoffset() != moment.replace(fold=0).utcoffset():
+        return moment.astimezone(dt.UTC)
+    return moment
 
 
 def _attachments(session: Session, municipality_id: int, shas: list[str]) -> list[Attachment]:
