@@ -413,9 +413,11 @@ def upsert_booking(
     now: dt.datetime,
     source: str,
 ) -> bool:
-    """Record a booking; a changed one gets a higher SEQUENCE.
+    """Record a booking. A booking made by command wins over the profile's.
 
-    A booking made by command wins over the profile's.
+    A change gets a higher SEQUENCE (its invitations are then an update, sent at once) only
+    when calendars may hold the current one: before any invitation of it went out, the change
+    simply updates the invitations still to come (same key, same due time).
     """
     row = session.scalar(
         select(models.Booking).where(
@@ -437,8 +439,44 @@ def upsert_booking(
     if source == "profile" and row.source == "command":
         return False
     if _assign(row, values):
-        row.sequence += 1
+        if _invitation_out(session, routine, occurrence, row.sequence, now):
+            row.sequence += 1
         row.booked_at = now
         row.source = source
         return True
+    return False
+
+
+# Rows in these states may already be in someone's calendar (or are on their way there).
+_OUT = (models.Status.QUEUED, models.Status.SENDING, models.Status.SENT)
+
+
+def _invitation_out(
+    session: Session, routine: models.Routine, occurrence: str, sequence: int, now: dt.datetime
+) -> bool:
+    """Whether a message carrying this meeting's invitation at `sequence` may have gone out.
+
+    Every message of a booked occurrence carries the invitation. Counted as out: sent, on its
+    way, tried once already, or overdue (the next tick sends it as it stands: re-planning
+    leaves rows due before now alone). A row due at this very moment is still updated.
+    """
+    rows = session.execute(
+        select(
+            models.Notification.status,
+            models.Notification.attempts,
+            models.Notification.due_at,
+            models.Notification.context,
+        ).where(
+            models.Notification.municipality_id == routine.municipality_id,
+            models.Notification.routine_key == routine.key,
+            models.Notification.occurrence == occurrence,
+            models.Notification.status != models.Status.CANCELLED,
+        )
+    )
+    for status, attempts, due_at, context in rows:
+        meeting = (context or {}).get("meeting")
+        if not meeting or int(meeting.get("sequence", 0)) != sequence:
+            continue
+        if status in _OUT or attempts > 0 or due_at < now:
+            return True
     return False

@@ -179,6 +179,10 @@ def _booking_timing(
     # Booked later than the usual notice, or changed (calendars may hold the old one already):
     # the invite goes out at once.
     if booking.booked_at is not None and (booking.booked_at > due_at or booking.sequence > 0):
+        if booking.booked_at >= booking.start:
+            # Booked or changed once the meeting had begun (a profile keeps last year's
+            # bookings as a record): there is nothing to invite anyone to.
+            return None
         due_at = booking.booked_at
         day = booking.booked_at.astimezone(STOCKHOLM).date()
     return MessageTiming(message, occurrence, day, due_at, {"sequence": str(booking.sequence)})
