@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 import models
 from samverkan.errors import NotFoundError, SamverkanError
 from scheduler import cases as rules_
+from scheduler.bookings import NonexistentLocalTime
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.caseoutbox import (
     Subject,
@@ -721,7 +722,10 @@ def book_meeting(
         at = dt.time.fromisoformat(request.time)
     except ValueError:
         raise CaseInputError(f"{request.time!r} is not a time (HH:MM)") from None
-    start = rules_.local_start(day, at)
+    try:
+        start = rules_.local_start(day, at)
+    except NonexistentLocalTime as exc:
+        raise CaseInputError(str(exc)) from None
     before = case_view(session, case)
     view = rules_.book_meeting(before, request.meeting, start, rules.meeting_minutes, location, now)
     if view == before:

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Literal
 
 from samverkan.errors import SamverkanError
+from scheduler import bookings
 from scheduler.calendar import STOCKHOLM, local_date, local_moment
 from scheduler.spec import CaseRules, Period
 from scheduler.workdays import (
@@ -694,5 +695,7 @@ def is_working(day: dt.date) -> bool:
 
 
 def local_start(day: dt.date, at: dt.time) -> dt.datetime:
-    """A meeting's start: `day` at local time `at`, as aware UTC."""
-    return dt.datetime.combine(day, at, tzinfo=STOCKHOLM).astimezone(dt.UTC)
+    """A meeting's start: `day` at local time `at`, as aware UTC, by the local-time rules of
+    every booking (scheduler/bookings.py): a time in the spring-forward gap raises
+    NonexistentLocalTime, one in the repeated autumn hour is its first pass."""
+    return bookings.local_start(day, at)

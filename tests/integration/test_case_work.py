@@ -563,3 +563,15 @@ def test_every_case_and_report_template_renders_from_a_planned_context(
         )
     templates = {p.stem for p in (ROOT / "templates" / "email").glob("a*.subject")}
     assert used == templates
+
+
+def test_a_case_meeting_at_a_local_time_that_does_not_exist_is_refused(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    """The local-time rule of every booking: 02:30 on the spring change is not 03:30."""
+    ref = open_case(sessions, at("2027-03-02T09:00"))
+    consent(sessions, ref, at("2027-03-02T10:00"))
+    before = snapshot(engine)
+    with pytest.raises(cases.CaseInputError, match="does not exist in Stockholm time"):
+        book(sessions, ref, "2027-03-28", at("2027-03-02T11:00"), time="02:30")
+    assert snapshot(engine) == before
