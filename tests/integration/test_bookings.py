@@ -237,6 +237,30 @@ def test_a_change_of_time_by_command_before_the_invitation_keeps_sequence_0(
         assert int(event["SEQUENCE"]) == 0 and (start.hour, start.minute) == (14, 30)
 
 
+def test_a_move_to_an_earlier_day_before_the_invitation_sends_the_first_invitation_now(
+    delivery: Delivery, mailer: MemoryMailer
+) -> None:
+    """Moved so close that the usual notice has passed: still the first invitation (SEQUENCE 0,
+    the same rows), now due at once."""
+    sessions = delivery.sessions
+    load(sessions, MINIMAL, LOADED_AT)
+    with transaction(sessions) as session:
+        mid = session.scalars(select(models.Municipality.id)).one()
+        book_meeting(
+            session, mid, "samverkansmote-var", "2027-04-27", "13:00", None, LOADED_AT, 400
+        )
+    first = rows(sessions, "kallelse")
+    moved_at = dt.datetime(2027, 4, 1, 9, 0, tzinfo=dt.UTC)
+    assert all(r.due_at > moved_at for r in first)
+    with transaction(sessions) as session:
+        book_meeting(session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, moved_at, 400)
+    after = rows(sessions, "kallelse")
+    assert [(r.id, r.due_at) for r in after] == [(r.id, moved_at) for r in first]
+    deliver_due(delivery, moved_at)
+    sent = [(int(e["SEQUENCE"]), e.decoded("DTSTART").date()) for e in events(mailer)]
+    assert sent == [(0, dt.date(2027, 4, 13))] * 2
+
+
 def test_a_change_after_the_invitation_went_out_sends_an_update_at_once(
     tmp_path: Path, delivery: Delivery, mailer: MemoryMailer
 ) -> None:
