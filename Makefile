@@ -25,7 +25,8 @@ lint: venv
 test: lint
 	$(BIN)/pytest
 
-# Loads profiles/exempel.yaml into var/ and simulates the next calendar year.
+# Loads profiles/exempel.yaml into its own folder var/demo/ (never the configured database)
+# and simulates the next calendar year into var/demo/outbox/.
 demo: venv
 	$(BIN)/samverkan demo
 

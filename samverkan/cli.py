@@ -331,11 +331,14 @@ def health() -> None:
 def demo(
     year: Annotated[int | None, typer.Option(help="Year to simulate (default: next year).")] = None,
 ) -> None:
-    """Load the example profile, book the autumn meeting, simulate a whole year into .eml files."""
+    """Load the example profile, book the autumn meeting, simulate a whole year into .eml files.
+
+    Runs in its own folder (var/demo/), never against the configured database or relay."""
     from samverkan.booking import book_meeting
     from samverkan.profiles import load_profile, validate_profile
+    from samverkan.settings import demo_settings
 
-    settings = _settings()
+    settings = demo_settings(_settings())
     _prepare(settings)
     now = dt.datetime.now(dt.UTC)
     year = year or now.year + 1

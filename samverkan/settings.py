@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from samverkan.errors import SettingsError
@@ -86,6 +86,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
 
+    # Unset, the SQLite database and the outbox folder live in var_dir (see _inside_var_dir).
     database_url: str = f"sqlite:///{ROOT / 'var' / 'samverkan.db'}"
     # Empty means the embedded transport (see docs/architecture.md for why this one).
     broker_url: str = ""
@@ -109,6 +110,19 @@ class Settings(BaseSettings):
     # Seconds between two sweeps (rows claimed longer ago than the lease are put back).
     sweep_seconds: float = 300.0
     log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inside_var_dir(cls, values: Any) -> Any:
+        """SAMVERKAN_VAR_DIR moves everything kept on disk that is not given its own setting:
+        the SQLite database, the outbox folder, the broker folder and the beat schedule."""
+        if not isinstance(values, dict) or not values.get("var_dir"):
+            return values
+        var_dir = Path(values["var_dir"])
+        values = dict(values)
+        values.setdefault("database_url", f"sqlite:///{var_dir / 'samverkan.db'}")
+        values.setdefault("outbox_dir", var_dir / "outbox")
+        return values
 
     @field_validator("smtp_url")
     @classmethod
@@ -192,3 +206,20 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             field = PREFIX + ".".join(str(p) for p in error["loc"]).upper()
             problems.append(f"{field}: {error['msg']}")
         raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own world: a folder `demo` inside var_dir with its own SQLite database,
+    outbox, broker folder and beat schedule, the embedded broker and .eml files. Never the
+    configured database, broker or SMTP relay, so a demo cannot plan, send or cancel anything
+    real."""
+    folder = settings.var_dir / "demo"
+    return settings.model_copy(
+        update={
+            "var_dir": folder,
+            "database_url": f"sqlite:///{folder / 'samverkan.db'}",
+            "outbox_dir": folder / "outbox",
+            "broker_url": "",
+            "smtp_url": "",
+        }
+    )

@@ -97,6 +97,13 @@ def check_booking(
     if routine.kind is not RoutineKind.MEETING or routine.meeting is None:
         message = f"{routine.key!r} is a {routine.kind.value}, not a meeting: nothing to book"
         return BookingCheck((BookingProblem(Rule.MEETING, "routine", message),))
+    if routine.when.rrule is not None:
+        # Each day of the rule is held at the standing time: nothing is booked year by year.
+        message = (
+            f"{routine.key!r} recurs by its rule and is held at its standing time: "
+            "change meeting.time or the rule in the profile"
+        )
+        return BookingCheck((BookingProblem(Rule.MEETING, "routine", message),))
     problems = _date_problems(routine, day, occurrence_year or day.year)
     start = _start(day, at, problems)
     if start is not None and now is not None and start <= now:

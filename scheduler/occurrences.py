@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from scheduler.calendar import STOCKHOLM, local_moment, school_year_starting
-from scheduler.spec import Message, Period, Routine, RoutineKind, SchoolYears, StandingDay
+from scheduler.spec import (
+    Message,
+    Period,
+    Routine,
+    RoutineKind,
+    SchoolYears,
+    StandingDay,
+    rrule_days_between,
+)
 from scheduler.workdays import (
     Direction,
     add_working_days,
@@ -35,7 +44,10 @@ class BookingInfo:
 @dataclass(frozen=True)
 class Occurrence:
     routine: str
-    key: str  # "2027" for a calendar-year routine, "2027/28" for a school-year routine
+    # "2027" for a calendar-year routine, "2027/28" for a school-year routine, and for a
+    # recurrence rule the rule's own day ("2027-03-09"), before any move to a working day, so
+    # the key stays the same if a holiday is added.
+    key: str
     date: (
         dt.date
     )  # the due date, the meeting's day (or its month's first working day), the mailout day
@@ -75,9 +87,37 @@ def occurrences(
             continue
         if routine.active.last is not None and year > routine.active.last:
             continue
+        if routine.when.rrule is not None:
+            found += _recurring_in(routine, year, bookings)
+            continue
         occurrence = _occurrence_in(routine, school_years, year, bookings)
         if occurrence is not None:
             found.append(occurrence)
+    return found
+
+
+@lru_cache(maxsize=1024)
+def rule_days(text: str, starts: dt.date | None, year: int) -> tuple[dt.date, ...]:
+    """The days in calendar `year` that the RRULE `text` gives, counted from `starts`.
+
+    The rule has no time parts (the schema refuses them), so every instance is at midnight."""
+    return tuple(rrule_days_between(text, starts, dt.date(year, 1, 1)))
+
+
+def _recurring_in(
+    routine: Routine, year: int, bookings: dict[str, BookingInfo]
+) -> list[Occurrence]:
+    """One occurrence per day of the rule, moved to a working day as the routine's kind says."""
+    when = routine.when
+    assert when.rrule is not None
+    direction = direction_of(routine)
+    found: list[Occurrence] = []
+    for day in rule_days(when.rrule, when.starts, year):
+        key = day.isoformat()
+        moved = adjust(day, direction)
+        booking = bookings.get(key) or _standing_on(routine, moved)
+        date = booking.start.astimezone(STOCKHOLM).date() if booking else moved
+        found.append(Occurrence(routine.key, key, date, routine.kind, None, booking))
     return found
 
 
@@ -126,7 +166,14 @@ def _standing_booking(routine: Routine, year: int, month: int) -> BookingInfo | 
     meeting = routine.meeting
     if meeting is None or meeting.standing_day is None or meeting.time is None:
         return None
-    day = nth_weekday(year, month, meeting.standing_day)
+    return _standing_on(routine, nth_weekday(year, month, meeting.standing_day))
+
+
+def _standing_on(routine: Routine, day: dt.date) -> BookingInfo | None:
+    """A meeting held at its standing time on `day`, known in advance (no booking needed)."""
+    meeting = routine.meeting
+    if meeting is None or meeting.time is None:
+        return None
     start = local_moment(day, meeting.time)
     end = start + dt.timedelta(minutes=meeting.duration_minutes)
     return BookingInfo(start=start, end=end, location=meeting.location)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -271,12 +272,112 @@ class Period(Strict):
         return value if value is not None else (self.working_days or 0)
 
 
+# Frequencies a routine may recur at; finer ones (daily, hourly) are not a routine's rhythm.
+_RRULE_FREQUENCIES = frozenset({"YEARLY", "MONTHLY", "WEEKLY"})
+# The routine's day comes from the rule and its time from the profile; the years it runs from
+# `active`. Parts that would set these a second way are refused.
+_RRULE_REFUSED = {
+    "COUNT": "use 'active' (first and last year) instead of COUNT",
+    "UNTIL": "use 'active' (first and last year) instead of UNTIL",
+    "DTSTART": "give the anchor as 'starts' beside the rule",
+    "BYHOUR": "a routine recurs on days; its time is the municipality's send_time",
+    "BYMINUTE": "a routine recurs on days; its time is the municipality's send_time",
+    "BYSECOND": "a routine recurs on days; its time is the municipality's send_time",
+}
+# At most four years between two rounds of a rule: a routine, not a jubilee, and a bound on
+# how far dateutil must look for the next day.
+_RRULE_LONGEST_INTERVAL = {"YEARLY": 4, "MONTHLY": 48, "WEEKLY": 208}
+# Where INTERVAL counts from when no 'starts' is given: a fixed day, so the rule's phase never
+# depends on when it is planned.
+RRULE_ANCHOR = dt.date(2000, 1, 1)
+
+
+def _valid_rrule(value: str) -> str:
+    """An RFC 5545 RRULE (without DTSTART), checked by dateutil's parser, not by hand."""
+    from dateutil.rrule import rrulestr
+
+    text = value.strip().removeprefix("RRULE:")
+    parts: dict[str, str] = {}
+    for part in text.split(";"):
+        name, sep, setting = part.partition("=")
+        if not sep or not name.strip() or not setting.strip():
+            raise ValueError("write the rule as NAME=VALUE parts separated by ';'")
+        parts[name.strip().upper()] = setting.strip().upper()
+    interval = parts.get("INTERVAL", "1")
+    longest = _RRULE_LONGEST_INTERVAL.get(parts.get("FREQ", ""), 1)
+    if interval.isdigit() and int(interval) > longest:
+        raise ValueError(f"INTERVAL is at most {longest} for this FREQ (four years)")
+    for name in parts:
+        if name in _RRULE_REFUSED:
+            raise ValueError(f"{name} is not allowed here: {_RRULE_REFUSED[name]}")
+    if parts.get("FREQ") not in _RRULE_FREQUENCIES:
+        raise ValueError("the rule needs FREQ=YEARLY, MONTHLY or WEEKLY")
+    try:
+        rrulestr(text, dtstart=dt.datetime.combine(RRULE_ANCHOR, dt.time()))
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        # dateutil's own message repeats the text; name the rule instead.
+        raise ValueError("not a valid RFC 5545 recurrence rule (RRULE)") from None
+    return text
+
+
+# A rule must give a day within this many years of its anchor.
+RRULE_REACH_YEARS = 10
+
+
+def rrule_days_between(
+    text: str, starts: dt.date | None, first: dt.date, years: int = 1
+) -> list[dt.date]:
+    """The days the RRULE `text` (counted from `starts`) gives from `first` for `years` years."""
+    from dateutil.rrule import rrule, rrulestr
+
+    anchor = dt.datetime.combine(starts or RRULE_ANCHOR, dt.time())
+    parsed = rrulestr(text, dtstart=anchor)
+    assert isinstance(parsed, rrule)  # one RRULE, never a set
+    start = dt.datetime.combine(first, dt.time())
+    end = dt.datetime(first.year + years, first.month, first.day) - dt.timedelta(days=1)
+    return [m.date() for m in parsed.between(start, end, inc=True)]
+
+
+@lru_cache(maxsize=256)
+def rrule_reaches(text: str, starts: dt.date | None) -> bool:
+    """Whether the rule gives a day within RRULE_REACH_YEARS of its anchor.
+
+    dateutil looks for the next day up to the year 9999, and a rule that gives none (30
+    February, a phase INTERVAL never meets) would take seconds on every expansion. The
+    Gregorian calendar repeats every 400 years to the weekday, and so does the rule relative
+    to its anchor; checked 400·k years later, just below 9999, the search ends at once."""
+    anchor = starts or RRULE_ANCHOR
+    shift = 400 * ((dt.MAXYEAR - RRULE_REACH_YEARS - 1 - anchor.year) // 400)
+    far = anchor.replace(year=anchor.year + shift)
+    return bool(rrule_days_between(text, far, far, RRULE_REACH_YEARS))
+
+
+RecurrenceRule = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_no_control_chars),
+    AfterValidator(_valid_rrule),
+]
+
+
+def _reaches(text: str, starts: dt.date | None) -> bool:
+    try:
+        return rrule_reaches(text, starts)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        # Some mistakes (BYDAY=+9MO in a month) only show when dateutil expands the rule.
+        raise ValueError("rrule: not a valid RFC 5545 recurrence rule (RRULE)") from None
+
+
 class When(Strict):
-    """When a routine occurs: on a date each year, in a month each year, or around a school year."""
+    """When a routine occurs: on a date each year, in a month each year, around a school year,
+    or by a recurrence rule (RFC 5545 RRULE) for routines that come more than once a year."""
 
     date: MonthDay | None = None
     month: int | None = Field(default=None, ge=1, le=12)
     school_year: Literal["start", "end"] | None = None
+    rrule: RecurrenceRule | None = None
+    # Where the rule's INTERVAL counts from (its DTSTART); a fixed day by default.
+    starts: dt.date | None = None
     # After the start, or before the end, of the school year.
     offset: Period | None = None
     # Which way a non-working day moves; by default a deadline moves back, anything else forward.
@@ -284,11 +385,20 @@ class When(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> When:
-        given = [v for v in (self.date, self.month, self.school_year) if v is not None]
+        given = [
+            v for v in (self.date, self.month, self.school_year, self.rrule) if v is not None
+        ]
         if len(given) != 1:
-            raise ValueError("give exactly one of date, month or school_year")
+            raise ValueError("give exactly one of date, month, school_year or rrule")
         if self.offset is not None and self.school_year is None:
             raise ValueError("offset applies only to school_year")
+        if self.starts is not None and self.rrule is None:
+            raise ValueError("starts applies only to rrule")
+        if self.rrule is not None and not _reaches(self.rrule, self.starts):
+            raise ValueError(
+                f"the rule gives no day within {RRULE_REACH_YEARS} years of its start (check "
+                "BYMONTH, BYMONTHDAY, BYDAY and INTERVAL, and 'starts')"
+            )
         return self
 
 
@@ -377,6 +487,12 @@ class Routine(Strict):
             raise ValueError("a meeting routine needs a 'meeting' section")
         if self.kind is not RoutineKind.MEETING and (self.meeting or self.bookings):
             raise ValueError("only a meeting routine can have 'meeting' or 'bookings'")
+        if self.when.rrule is not None and self.meeting is not None:
+            # A recurring meeting is held at its standing time on each day of the rule.
+            if self.meeting.time is None:
+                raise ValueError("a recurring (rrule) meeting needs meeting.time")
+            if self.bookings:
+                raise ValueError("a recurring (rrule) meeting is not booked year by year")
         return self
 
 

@@ -44,6 +44,14 @@ def manad(value: int) -> str:
     return MONTHS[int(value) - 1]
 
 
+def roll(value: str) -> str:
+    """A role's name inside a sentence: `Enhetschef IFO/bistånd` → `enhetschef IFO/bistånd`.
+    Only the first letter changes, and not when it begins an abbreviation (`IFO-chef`)."""
+    if len(value) > 1 and value[1].isupper():
+        return value
+    return value[:1].lower() + value[1:]
+
+
 def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
     if isinstance(value, str):
         return (
@@ -63,7 +71,7 @@ def make_environment(templates_dir: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(datum=datum, klockslag=klockslag, manad=manad)
+    env.filters.update(datum=datum, klockslag=klockslag, manad=manad, roll=roll)
     return env
 
 

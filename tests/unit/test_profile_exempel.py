@@ -39,6 +39,8 @@ ROUTINE_KEYS = {
     "handlingsplan",
     "rutinoversyn",
     "arsrapport",
+    "gemensam-utvardering",
+    "styrgruppsmote",
 }
 AGENDA = [
     "Uppföljning av föregående möte",
@@ -285,6 +287,29 @@ def test_evaluation(profile: Profile) -> None:
     due = {t.message.purpose: t.due_date for t in message_timings(routine, occurrence, dt.time(8))}
     # Seven days before is Friday 22 June, midsommarafton: the reminder moves back to Thursday.
     assert due["paminnelse-7"] == dt.date(2029, 6, 21)
+
+
+def test_joint_evaluation_twice_a_year(profile: Profile) -> None:
+    """Seed 000: both groups evaluate the work twice a year."""
+    routine = _routine(profile, "gemensam-utvardering")
+    assert routine.kind is RoutineKind.DEADLINE
+    found = occurrences(routine, profile.school_years, [2029])
+    # 15 December 2029 is a Saturday: the deadline moves back to Friday 14 December.
+    assert [(o.key, o.date) for o in found] == [
+        ("2029-06-15", dt.date(2029, 6, 15)),
+        ("2029-12-15", dt.date(2029, 12, 14)),
+    ]
+
+
+def test_steering_group_meets_regularly(profile: Profile) -> None:
+    """Seed 001: the steering group meets regularly; each meeting has its invite."""
+    routine = _routine(profile, "styrgruppsmote")
+    found = occurrences(routine, profile.school_years, [2027])
+    assert len(found) == 5
+    assert all(o.booking is not None for o in found)
+    for o in found:
+        (timing,) = message_timings(routine, o, dt.time(8))
+        assert timing.message.template == "styrgrupp-kallelse"
 
 
 def test_start_of_year_material(profile: Profile) -> None:
