@@ -385,9 +385,7 @@ class When(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> When:
-        given = [
-            v for v in (self.date, self.month, self.school_year, self.rrule) if v is not None
-        ]
+        given = [v for v in (self.date, self.month, self.school_year, self.rrule) if v is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of date, month, school_year or rrule")
         if self.offset is not None and self.school_year is None:

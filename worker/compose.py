@@ -161,12 +161,15 @@ def compose_message(
         )
     for index, attachment in enumerate(attachments):
         maintype, subtype = _attachment_type(index, attachment)
+        params = {"name": attachment.filename}  # Outlook shows Content-Type's name
+        if maintype == "text":
+            params["charset"] = text_charset(attachment.content)
         message.add_attachment(
             attachment.content,
             maintype=maintype,
             subtype=subtype,
             filename=attachment.filename,
-            params={"name": attachment.filename},  # Outlook shows Content-Type's name
+            params=params,
         )
     for part in message.walk():
         if part is not message:
@@ -299,6 +302,17 @@ def _invite_method(invite: bytes, invite_method: str) -> str:
             f"{None if written is None else str(written)!r}"
         )
     return invite_method
+
+
+def text_charset(content: bytes) -> str:
+    """The charset of a text attachment: UTF-8 when it decodes as UTF-8, otherwise
+    windows-1252 (what Swedish text files written on Windows use). Without a charset, mail
+    programs guess, and å, ä and ö come out wrong."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "windows-1252"
+    return "utf-8"
 
 
 def _attachment_type(index: int, attachment: Attachment) -> tuple[str, str]:

@@ -287,8 +287,7 @@ def _build(
     rendered = renderer.render(row.template, context)
     sender = Address(municipality.sender_name, municipality.sender_email)
     reply = context.get("reply_to")
-    invite = _invite(row, context, sender, as_of) if context.get("meeting") else None
-    method = context["meeting"].get("method", "REQUEST") if invite is not None else "REQUEST"
+    invite, method = _invite(row, context, sender, as_of) if context.get("meeting") else (None, "")
     return compose_message(
         sender=sender,
         to=Address(row.recipient_name, row.recipient_email),
@@ -299,39 +298,46 @@ def _build(
         date=as_of.astimezone(STOCKHOLM),  # readers see local time in the Date header
         reply_to=Address(reply["name"], reply["email"]) if reply else None,
         invite=invite,
-        invite_method=method,
+        invite_method=method or "REQUEST",
         attachments=_attachments(session, municipality.id, context.get("attachment_files", [])),
     )
 
 
 def _invite(
     row: models.Notification, context: dict[str, Any], sender: Address, as_of: dt.datetime
-) -> bytes:
+) -> tuple[bytes, str]:
+    """The invite and its iTIP method.
+
+    The convener (the organizer) is not invited to her own meeting: she gets a copy for her
+    calendar (METHOD:PUBLISH, no ATTENDEE), so no client offers her to accept or decline it."""
     meeting = context["meeting"]
     organizer = meeting.get("organizer") or {"name": sender.name, "email": sender.email}
+    summary = f"{context['routine']['name']} {context['occurrence']['key']}"
     agenda = "\n".join(f"- {item}" for item in meeting.get("agenda", []))
-    description = (
-        f"{context['routine']['name']}\n\nDagordning:\n{agenda}"
-        if agenda
-        else context["routine"]["name"]
-    )
+    # The summary first: for a case it is what names the case (its neutral reference).
+    description = f"{summary}\n\nDagordning:\n{agenda}" if agenda else summary
     method = meeting.get("method", "REQUEST")
-    return build_invite(
+    cancelled = method == "CANCEL"
+    own = row.recipient_email.strip().lower() == organizer["email"].strip().lower()
+    if own:
+        method = "PUBLISH"
+    invite = build_invite(
         method=method,
-        status="CANCELLED" if method == "CANCEL" else "CONFIRMED",
+        status="CANCELLED" if cancelled else "CONFIRMED",
         uid=meeting["uid"],
         sequence=int(meeting["sequence"]),
         dtstamp=as_of,
         start=_event_moment(meeting["start"]),
         end=_event_moment(meeting["end"]),
-        summary=f"{context['routine']['name']} {context['occurrence']['key']}",
+        summary=summary,
         description=description,
         location=meeting.get("location"),
         organizer=Party(organizer["name"], organizer["email"]),
         # Only the recipient: one message per person, so no one sees another's address.
-        attendees=[Party(row.recipient_name, row.recipient_email)],
+        attendees=[] if own else [Party(row.recipient_name, row.recipient_email)],
         sent_by=sender.email,
     )
+    return invite, method
 
 
 def _event_moment(text: str) -> dt.datetime:

@@ -30,6 +30,8 @@ PRODID = "-//samverkan//samverkan//SV"
 _STATUSES_FOR_METHOD: dict[str, frozenset[str]] = {
     "REQUEST": frozenset({"CONFIRMED", "TENTATIVE"}),
     "CANCEL": frozenset({"CANCELLED"}),
+    # The organizer's own copy (RFC 5546 PUBLISH: no ATTENDEE, nothing to answer).
+    "PUBLISH": frozenset({"CONFIRMED", "CANCELLED"}),
 }
 
 # Zone keys that mean plain UTC: such times are written as UTC ("...Z"), with no VTIMEZONE.
@@ -77,7 +79,9 @@ def build_invite(
     _check_method(method, status)
     _check_uid(uid, sequence)
     organizer = _check_party("organizer", organizer)
-    if not attendees:
+    if method == "PUBLISH" and attendees:
+        raise ValueError("a published copy (method PUBLISH) has no attendees")
+    if method != "PUBLISH" and not attendees:
         raise ValueError("an invitation needs at least one attendee")
     attendees = [_check_party(f"attendees[{i}]", party) for i, party in enumerate(attendees)]
     if sent_by is not None:

@@ -188,7 +188,7 @@ def test_a_report_and_a_case_deliver_what_they_must_and_nothing_about_the_child(
             ("2027-03-17", "rut@fallby.se", "Påminnelse"): 1,  # a week before 24 March
             ("2027-03-22", "rut@fallby.se", "Påminnelse"): 1,  # two working days before
             ("2027-03-25", "rut@fallby.se", "Försenat"): 1,
-            ("2027-03-25", "vera@fallby.se", "Försenat ärende"): 1,  # the owner's manager
+            ("2027-03-25", "vera@fallby.se", "Försenat"): 1,  # the owner's manager
             ("2027-04-01", "rut@fallby.se", "Ärende 2027-0003 är avslutat"): 1,
         }
     )  # fmt: skip

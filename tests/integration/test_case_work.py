@@ -344,7 +344,9 @@ def test_booking_needs_consent_and_cancels_the_reminders_that_no_longer_apply(
     for message in invites:
         recipient = message["To"].addresses[0].addr_spec
         event = _event(message)
-        assert [str(a) for a in _list(event.get("ATTENDEE"))] == [f"mailto:{recipient}"]
+        # The convener (organizer) gets a copy without herself as attendee (see below).
+        attendees = [f"mailto:{recipient}"] if recipient != "rut@fallby.se" else []
+        assert [str(a) for a in _list(event.get("ATTENDEE", []))] == attendees
         assert str(event["ORGANIZER"]) == "mailto:rut@fallby.se"
         raw = bytes(message)
         others = {"vh1@hem.se", "vh2@hem.se", "elev@hem.se"} - {recipient}
@@ -575,3 +577,26 @@ def test_a_case_meeting_at_a_local_time_that_does_not_exist_is_refused(
     with pytest.raises(cases.CaseInputError, match="does not exist in Stockholm time"):
         book(sessions, ref, "2027-03-28", at("2027-03-02T11:00"), time="02:30")
     assert snapshot(engine) == before
+
+
+def test_the_case_invite_names_the_case_and_the_convener_gets_her_own_copy(
+    sessions: sessionmaker[Session], delivery: Delivery, mailer: MemoryMailer
+) -> None:
+    ref = open_case(sessions, at("2027-03-02T09:00"))
+    consent(sessions, ref, at("2027-03-03T09:00"))
+    book(sessions, ref, "2027-03-10", at("2027-03-03T10:00"))
+    deliver_until(delivery, at("2027-03-03T10:00"))
+    invites = [m for m in mailer.messages if str(m["Subject"]).startswith("Kallelse")]
+    assert len(invites) == 4
+    for message in invites:
+        recipient = message["To"].addresses[0].addr_spec
+        (part,) = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+        calendar = icalendar.Calendar.from_ical(part.get_content())  # type: ignore[attr-defined]
+        (event,) = calendar.walk("VEVENT")
+        assert ref in str(event["DESCRIPTION"]), "the description names the case reference"
+        if recipient == "rut@fallby.se":  # the owner convenes: organizer, not attendee
+            assert str(calendar["METHOD"]) == "PUBLISH" == part.get_param("method")
+            assert "ATTENDEE" not in event
+        else:
+            assert str(calendar["METHOD"]) == "REQUEST" == part.get_param("method")
+            assert [str(a) for a in _list(event["ATTENDEE"])] == [f"mailto:{recipient}"]

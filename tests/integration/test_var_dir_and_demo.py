@@ -28,9 +28,7 @@ def test_var_dir_moves_sqlite_outbox_broker_and_beat_schedule(tmp_path: Path) ->
     assert settings.broker_dir == tmp_path / "broker"
     configure(settings)
     assert Path(celery_app.conf.beat_schedule_filename).parent == tmp_path
-    assert Path(celery_app.conf.broker_transport_options["data_folder_in"]).is_relative_to(
-        tmp_path
-    )
+    assert Path(celery_app.conf.broker_transport_options["data_folder_in"]).is_relative_to(tmp_path)
 
 
 def test_a_setting_given_on_its_own_wins_over_var_dir(tmp_path: Path) -> None:

@@ -315,6 +315,35 @@ def test_attachments_wrap_the_alternative_in_mixed() -> None:
     assert attachment.get_content() == PDF.content
 
 
+@pytest.mark.parametrize(
+    ("subtype", "text", "encoding", "charset"),
+    [
+        ("plain", "Kontakt: Åsa Öberg, IFO – 0123-45 67 00\n", "utf-8", "utf-8"),
+        ("plain", "Kontakt: Åsa Öberg, IFO\n", "windows-1252", "windows-1252"),
+        ("plain", "Contact: IFO\n", "ascii", "utf-8"),
+        ("csv", "enhet;telefon\nSöder;0123\n", "utf-8", "utf-8"),
+        ("html", "<p>Föräldrastöd</p>", "utf-8", "utf-8"),
+    ],
+)
+def test_a_text_attachment_carries_its_charset(
+    subtype: str, text: str, encoding: str, charset: str
+) -> None:
+    content = text.encode(encoding)
+    attachment = Attachment(f"kontakt.{subtype}", content, f"text/{subtype}")
+    parsed = reparse(compose(attachments=[attachment]))
+    (found,) = parsed.iter_attachments()
+    assert found.get_content_type() == f"text/{subtype}"
+    assert found.get_content_charset() == charset
+    # What a mail program shows: the bytes decoded with the stated charset are the text.
+    assert found.get_payload(decode=True).decode(charset) == text
+
+
+def test_a_binary_attachment_has_no_charset() -> None:
+    parsed = reparse(compose(attachments=[PDF]))
+    (found,) = parsed.iter_attachments()
+    assert found.get_param("charset") is None
+
+
 def test_invite_message_structure() -> None:
     invite = make_invite()
     parsed = reparse(compose(invite=invite, attachments=[PDF]))

@@ -286,7 +286,7 @@ def test_cancel_has_method_cancel_and_status_cancelled() -> None:
     [
         ("CANCEL", "CONFIRMED", "with method CANCEL the status must be"),
         ("REQUEST", "CANCELLED", "with method REQUEST the status must be"),
-        ("PUBLISH", "CONFIRMED", "method must be one of"),
+        ("COUNTER", "CONFIRMED", "method must be one of"),
     ],
 )
 def test_method_and_status_must_fit(method: str, status: str, message: str) -> None:
@@ -385,3 +385,16 @@ def test_text_round_trips_for_any_text(summary: str, description: str, location:
     assert str(event["SUMMARY"]) == summary
     assert str(event["DESCRIPTION"]) == description
     assert str(event["LOCATION"]) == location
+
+
+def test_the_organizers_copy_is_published_without_attendees() -> None:
+    organizer = Party("Eva Sjöberg", "eva.sjoberg@exempelby.se")
+    raw = invite(method="PUBLISH", organizer=organizer, attendees=[])
+    (event,) = Calendar.from_ical(raw).walk("VEVENT")
+    assert b"METHOD:PUBLISH" in raw and "ATTENDEE" not in event
+    cancelled = invite(method="PUBLISH", status="CANCELLED", organizer=organizer, attendees=[])
+    assert b"STATUS:CANCELLED" in cancelled
+    with pytest.raises(ValueError, match="has no attendees"):
+        invite(method="PUBLISH", organizer=organizer)
+    with pytest.raises(ValueError, match="at least one attendee"):
+        invite(method="REQUEST", attendees=[])

@@ -252,9 +252,10 @@ def test_occurrences_are_dateutils_expansion_moved_to_working_days(
 
 def _days_in(rule: du.rrule, year: int) -> list[dt.date]:
     start, end = dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)
-    return sorted([m.date() for m in rule.between(start, end, inc=False)] + (
-        [start.date()] if start in rule else []
-    ))
+    return sorted(
+        [m.date() for m in rule.between(start, end, inc=False)]
+        + ([start.date()] if start in rule else [])
+    )
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
