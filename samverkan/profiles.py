@@ -200,6 +200,8 @@ def _sync_municipality(
         "school_years": valid.profile.school_years.model_dump(mode="json"),
         "roles": valid.profile.role_names(),
         "cases": valid.profile.cases.model_dump(mode="json"),
+        # unit key → its school stages (parent-meeting reminders name only these)
+        "unit_stages": {u.key: u.school_stages() for u in valid.profile.units if u.school_stages()},
     }
     row = session.scalar(select(models.Municipality).where(models.Municipality.key == spec.key))
     values: dict[str, Any] = {

@@ -47,6 +47,7 @@ class Holder:
     roles: tuple[str, ...]
     role_names: tuple[str, ...]
     units: tuple[tuple[str, str], ...]  # (unit name, unit kind)
+    unit_keys: tuple[str, ...] = ()  # the same units' keys, in the same order
 
 
 class RoleDirectory:
@@ -73,6 +74,7 @@ class _Found:
     refs: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     units: list[tuple[str, str]] = field(default_factory=list)
+    unit_keys: list[str] = field(default_factory=list)
 
     def add(self, ref: str, role_name: str, a: Assignment) -> None:
         for items, value in ((self.refs, ref), (self.names, role_name)):
@@ -82,6 +84,7 @@ class _Found:
             unit = (a.unit_name, a.unit_kind)
             if unit not in self.units:
                 self.units.append(unit)
+                self.unit_keys.append(a.unit_key or "")
 
     def holder(self) -> Holder:
         a = self.first
@@ -93,6 +96,7 @@ class _Found:
             tuple(self.refs),
             tuple(self.names),
             tuple(self.units),
+            tuple(self.unit_keys),
         )
 
 

@@ -41,6 +41,7 @@ class Municipal:
     send_time: dt.time
     school_years: SchoolYears
     role_names: dict[str, str]
+    unit_stages: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -145,7 +146,10 @@ def _row(
     context["recipient"] = {
         "name": holder.name,
         "roles": list(holder.role_names),
-        "units": [{"name": name, "kind": kind} for name, kind in holder.units],
+        "units": [
+            {"name": name, "kind": kind, "stages": municipality.unit_stages.get(key, [])}
+            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
+        ],
     }
     return PlannedRow(
         key=key,
@@ -157,6 +161,14 @@ def _row(
         recipient=holder,
         due_at=timing.due_at,
         message_id=message_id_for(key, municipality.domain),
+    )
+
+
+def _keys(holder: Holder) -> tuple[str, ...]:
+    return (
+        holder.unit_keys
+        if len(holder.unit_keys) == len(holder.units)
+        else ("",) * len(holder.units)
     )
 
 
@@ -243,6 +255,7 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
         send_time=dt.time.fromisoformat(calendar["send_time"]),
         school_years=SchoolYears.model_validate(calendar["school_years"]),
         role_names=dict(calendar["roles"]),
+        unit_stages=dict(calendar.get("unit_stages", {})),
     )
     routines = []
     routine_keys: dict[int, str] = {}

@@ -110,6 +110,30 @@ class UnitKind(StrEnum):
 SCHOOL_KINDS = (UnitKind.FORSKOLA, UnitKind.GRUNDSKOLA, UnitKind.GYMNASIUM)
 
 
+class Stage(StrEnum):
+    """The stages of a child's schooling; IFO comes to one parent meeting in each (seed 004)."""
+
+    FORSKOLA = "forskola"
+    FORSKOLEKLASS = "forskoleklass"
+    LAGSTADIET = "lagstadiet"
+    MELLANSTADIET = "mellanstadiet"
+    HOGSTADIET = "hogstadiet"
+    GYMNASIET = "gymnasiet"
+
+
+# The stages a unit of each kind can have; a unit without `stages` has them all.
+STAGES_OF_KIND: dict[UnitKind, tuple[Stage, ...]] = {
+    UnitKind.FORSKOLA: (Stage.FORSKOLA,),
+    UnitKind.GRUNDSKOLA: (
+        Stage.FORSKOLEKLASS,
+        Stage.LAGSTADIET,
+        Stage.MELLANSTADIET,
+        Stage.HOGSTADIET,
+    ),
+    UnitKind.GYMNASIUM: (Stage.GYMNASIET,),
+}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -179,6 +203,24 @@ class Unit(Strict):
     kind: UnitKind
     district: Slug | None = None
     phone: Text | None = None
+    # The stages the school has (a 7–9 school: [hogstadiet]); all of its kind's by default.
+    stages: list[Stage] | None = None
+
+    @model_validator(mode="after")
+    def _stages_fit_kind(self) -> Unit:
+        if self.stages is None:
+            return self
+        allowed = STAGES_OF_KIND.get(self.kind, ())
+        wrong = [stage.value for stage in self.stages if stage not in allowed]
+        if wrong or not self.stages:
+            fits = ", ".join(s.value for s in allowed) or "none"
+            raise ValueError(f"stages of a {self.kind.value} unit are among: {fits}")
+        return self
+
+    def school_stages(self) -> list[str]:
+        """The unit's stages in school order (as given, or all that its kind has)."""
+        given = self.stages if self.stages is not None else STAGES_OF_KIND.get(self.kind, ())
+        return [s.value for s in Stage if s in given]
 
 
 class SchoolBreak(Strict):

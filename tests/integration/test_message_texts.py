@@ -173,3 +173,46 @@ def test_the_convener_of_a_routine_meeting_is_not_invited_as_an_attendee(
         else:
             assert str(calendar["METHOD"]) == "REQUEST"
             assert str(event["ATTENDEE"]) == f"mailto:{address}"
+
+
+STAGE_WORDS = {
+    "forskola": "förskolan",
+    "forskoleklass": "förskoleklass",
+    "lagstadiet": "lågstadiet",
+    "mellanstadiet": "mellanstadiet",
+    "hogstadiet": "högstadiet",
+    "gymnasiet": "gymnasiet",
+}
+
+
+def test_the_parent_meeting_reminder_names_only_the_stages_each_school_has(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Seed 004: one parent meeting per stage, so each unit's list is its own stages."""
+    from samverkan.profiles import validate_profile
+
+    profile = validate_profile(EXAMPLE, dt.date(2027, 1, 1)).profile
+    stages = {u.name: u.school_stages() for u in profile.units}
+    load(session_factory, EXAMPLE, at("2027-06-01T07:00"), horizon_days=400)
+    checked = 0
+    for row, message in rendered(session_factory):
+        if row.template != "foraldramote-ifo":
+            continue
+        for unit in row.context["recipient"]["units"]:
+            assert unit["stages"] == stages[unit["name"]]
+            if not unit["stages"]:
+                continue
+            block = message.text.split(unit["name"] + "\n", 1)[1].split("\n\n", 1)[0]
+            named = {key for key, word in STAGE_WORDS.items() if word in block}
+            assert named == set(unit["stages"]), (unit["name"], block)
+            checked += 1
+    assert checked >= len([s for s in stages.values() if s])
+    centralskolan = [
+        m.text
+        for row, m in rendered(session_factory)
+        if row.template == "foraldramote-ifo"
+        and [u["name"] for u in row.context["recipient"]["units"]] == ["Centralskolan 7–9"]
+    ]
+    assert centralskolan
+    for text in centralskolan:
+        assert "förskoleklass" not in text and "årskurs 7 (högstadiet)" in text

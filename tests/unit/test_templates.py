@@ -275,10 +275,15 @@ def _foraldramote() -> dict[str, Any]:
             "name": "Per Sundberg",
             "roles": ["Rektor"],
             "units": [
-                {"name": "Solrosens förskola", "kind": "forskola"},
-                {"name": "Björkhagsskolan F–6", "kind": "grundskola"},
-                {"name": "Exempelbygymnasiet", "kind": "gymnasium"},
-                {"name": "Individ- och familjeomsorgen (IFO)", "kind": "ifo"},
+                {"name": "Solrosens förskola", "kind": "forskola", "stages": ["forskola"]},
+                {
+                    "name": "Björkhagsskolan F–6",
+                    "kind": "grundskola",
+                    "stages": ["forskoleklass", "lagstadiet", "mellanstadiet"],
+                },
+                {"name": "Centralskolan 7–9", "kind": "grundskola", "stages": ["hogstadiet"]},
+                {"name": "Exempelbygymnasiet", "kind": "gymnasium", "stages": ["gymnasiet"]},
+                {"name": "Individ- och familjeomsorgen (IFO)", "kind": "ifo", "stages": []},
             ],
         },
         owners=[{"name": "Per Sundberg", "role": "Rektor"}],
@@ -517,8 +522,13 @@ def test_foraldramote_lists_new_stages_per_unit(env: Environment) -> None:
     out = render_all(env, "foraldramote-ifo", _foraldramote())
     text = out["txt"]
     assert "Solrosens förskola\n- barnen som börjar i förskolan" in text
-    assert "Björkhagsskolan F–6\n- förskoleklass eller årskurs 1 (lågstadiet)" in text
-    assert "- årskurs 4 (mellanstadiet)\n- årskurs 7 (högstadiet)" in text
+    # Only the stages each school has: F–6 up to year 4, a 7–9 school only högstadiet.
+    assert (
+        "Björkhagsskolan F–6\n- förskoleklass eller årskurs 1 (lågstadiet)\n"
+        "- årskurs 4 (mellanstadiet)\n\nCentralskolan 7–9\n- årskurs 7 (högstadiet)\n"
+    ) in text
+    assert text.count("högstadiet") == 1  # Centralskolan only
+    assert text.count("förskoleklass") == 1
     assert "Exempelbygymnasiet\n- år 1 (gymnasiet)" in text
     assert "Individ- och familjeomsorgen" not in text  # not a school unit
     assert "läsåret 2027/28" in out["subject"]
