@@ -201,9 +201,36 @@ def message_timings(
             continue
         if message.until_booked and occurrence.booking is not None:
             continue  # nothing stale: a booked meeting needs no reminder to book it
-        day = _offset_day(occurrence.date, message)
-        timings.append(MessageTiming(message, occurrence, day, local_moment(day, send_time)))
+        anchor = occurrence.window_end if message.on == "window_end" else occurrence.date
+        if anchor is None:
+            continue
+        day = _offset_day(anchor, message)
+        if message.repeat is None:
+            timings.append(MessageTiming(message, occurrence, day, local_moment(day, send_time)))
+            continue
+        for round_day in repeat_days(day, message.repeat, occurrence.window_end or anchor):
+            moment = local_moment(round_day, send_time)
+            extra = {"round": round_day.isoformat()}
+            timings.append(MessageTiming(message, occurrence, round_day, moment, extra))
     return timings
+
+
+def repeat_days(first: dt.date, every: Period, last: dt.date) -> list[dt.date]:
+    """`first`, then every `every` after it, each on a working day, up to and including `last`.
+
+    Rounds are counted on the unmoved days, so a holiday does not shift the rest of the series.
+    """
+    days: list[dt.date] = []
+    raw = first
+    while raw <= last:
+        day = working_day_after(raw)
+        if day <= last and (not days or day > days[-1]):
+            days.append(day)
+        if every.unit == "working_days":
+            raw = add_working_days(raw, every.length)
+        else:
+            raw += dt.timedelta(days=every.length * (7 if every.unit == "weeks" else 1))
+    return days
 
 
 def _offset_day(anchor: dt.date, message: Message) -> dt.date:

@@ -122,6 +122,9 @@ def _plan_occurrence(
 
 
 def _purpose(timing: MessageTiming) -> str:
+    if "round" in timing.extra:
+        # Each round of a repeated reminder is its own message, named by its day.
+        return f"{timing.message.purpose}-{timing.extra['round']}"
     sequence = timing.extra.get("sequence")
     # A rebooked meeting's invites are new messages (same UID, higher SEQUENCE).
     return (

@@ -89,6 +89,7 @@ BUILTIN_ROLES: dict[str, str] = {
     "referensgrupp": "Referensgruppen",
     "administrator": "Administratör",
     "verksamhetschef": "Verksamhetschef",
+    "forvaltningschef": "Förvaltningschef",
 }
 
 # The failure digest's outbox rows (worker/digest.py); no profile key can start with "_".
@@ -479,15 +480,27 @@ class Message(Strict):
     template: Slug
     before: Period | None = None
     after: Period | None = None
-    on: Literal["occurrence", "booking"] = "occurrence"
+    # Counted from the occurrence, from the booked meeting, or from the end of the meeting's
+    # month (its last working day: "the month ended and nothing was booked").
+    on: Literal["occurrence", "booking", "window_end"] = "occurrence"
     # Booking reminders stop once the meeting is booked.
     until_booked: bool = False
+    # A booking reminder that comes again every period until the meeting is booked or its
+    # month ends (seed 004: the meeting "is convened", so the reminders do not give up).
+    repeat: Period | None = None
     reply_to: str | None = None
 
     @model_validator(mode="after")
     def _one_offset(self) -> Message:
         if self.before is not None and self.after is not None:
             raise ValueError("give before or after, not both")
+        if self.repeat is not None:
+            if not self.until_booked:
+                raise ValueError("repeat needs until_booked: true (it stops at the booking)")
+            if self.repeat.length < 1:
+                raise ValueError("repeat must be at least one day")
+            if len(self.purpose) > 50:
+                raise ValueError("a repeated message's purpose is at most 50 characters")
         return self
 
 
@@ -686,6 +699,18 @@ def _role_ref_problem(text: str, roles: dict[str, str], units: set[str]) -> str 
     return None
 
 
+def _month_meeting_problems(where: Path, routine: Routine, message: Message) -> list[Problem]:
+    """`on: window_end` and `repeat` count from a meeting's month: only such a routine has one."""
+    if routine.kind is RoutineKind.MEETING and routine.when.month is not None:
+        return []
+    problems: list[Problem] = []
+    if message.on == "window_end":
+        problems.append(((*where, "on"), "window_end is for a meeting held in a month"))
+    if message.repeat is not None:
+        problems.append(((*where, "repeat"), "repeat is for a meeting held in a month"))
+    return problems
+
+
 def _routine_reference_problems(
     where: Path, routine: Routine, roles: dict[str, str], units: set[str]
 ) -> list[Problem]:
@@ -706,4 +731,5 @@ def _routine_reference_problems(
                 problems.append(((*where, "messages", m, "reply_to"), problem))
         if message.on == "booking" and routine.kind is not RoutineKind.MEETING:
             problems.append(((*where, "messages", m, "on"), "only a meeting can send on booking"))
+        problems += _month_meeting_problems((*where, "messages", m), routine, message)
     return problems

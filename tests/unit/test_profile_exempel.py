@@ -246,7 +246,17 @@ def test_cooperation_meetings(profile: Profile, key: str, month: int) -> None:
     assert meeting.standing_day is None
     assert meeting.agenda == AGENDA
     by_purpose = {m.purpose: m for m in routine.messages}
-    assert set(by_purpose) == {"boka-6v", "boka-2v", "kallelse"}
+    assert set(by_purpose) == {"boka-6v", "boka-2v", "boka-vecka", "obokat", "kallelse"}
+    # Seed 004: the meeting "is convened": weekly reminders until booked, then a notice.
+    weekly = by_purpose["boka-vecka"]
+    assert weekly.until_booked and weekly.repeat is not None and weekly.repeat.weeks == 1
+    notice = by_purpose["obokat"]
+    assert notice.until_booked and notice.on == "window_end"
+    assert set(notice.to) == {
+        "samordnare",
+        "forvaltningschef@bildningsforvaltningen",
+        "avdelningschef-ifo",
+    }
     for purpose, weeks in (("boka-6v", 6), ("boka-2v", 2)):
         message = by_purpose[purpose]
         assert message.until_booked and message.before.weeks == weeks

@@ -31,6 +31,7 @@ TEMPLATE_NAMES = (
     "foraldramote-ifo",
     "styrning-paminnelse",
     "styrgrupp-kallelse",
+    "samverkansmote-obokat",
 )
 PARTS = ("subject", "txt", "html")
 
@@ -174,6 +175,14 @@ def _kallelse(sequence: int = 0) -> dict[str, Any]:
             "role": "Elevhälsochef",
         },
     )
+
+
+def _obokat() -> dict[str, Any]:
+    context = _boka()
+    context["purpose"] = "obokat"
+    context["recipient"] = {"name": "Elin Bergström", "roles": ["Samordnare"], "units": []}
+    context["reply_to"] = None
+    return context
 
 
 def _underlag() -> dict[str, Any]:
@@ -327,6 +336,7 @@ BUILDERS = {
     "foraldramote-ifo": _foraldramote,
     "styrning-paminnelse": _styrning,
     "styrgrupp-kallelse": _kallelse,
+    "samverkansmote-obokat": _obokat,
 }
 
 
@@ -566,3 +576,11 @@ def test_days_left_wording(env: Environment) -> None:
     text = env.get_template("email/utvardering-paminnelse.txt").render(_utvardering_paminnelse(1))
     assert "i morgon" in text
     assert not re.search(r"om 1 dagar", text)
+
+
+def test_obokat_tells_that_the_month_ended_unbooked(env: Environment) -> None:
+    out = render_all(env, "samverkansmote-obokat", _obokat())
+    assert out["subject"].strip().endswith("i oktober 2027 blev aldrig bokat")
+    assert "fredag 29 oktober 2027" in out["txt"]
+    assert "som samordnare:" in out["txt"]
+    assert "Eva Sjöberg (elevhälsochef)" in out["txt"]
