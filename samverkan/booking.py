@@ -58,12 +58,14 @@ def book_meeting(
     }
     changed = upsert_booking(session, row, str(day.year), values, now, source="command")
     session.flush()
-    result = replan(session, municipality_id, now, horizon_days, routines=[routine_key])
+    # The whole municipality is re-planned, as at load: the outbox keeps equal to the plan.
+    done = replan(session, municipality_id, now, horizon_days).of(routine_key)
     if not changed:
         return f"{routine_key} {day.year}: already booked for {day} {time_text}; nothing changed"
+    planned = done["created"] + done["revived"]
     return (
-        f"{routine_key} {day.year}: booked {day} {time_text}; {result.created} invite(s) planned, "
-        f"{result.cancelled} earlier message(s) cancelled"
+        f"{routine_key} {day.year}: booked {day} {time_text}; {planned} invite(s) planned, "
+        f"{done['cancelled']} earlier message(s) cancelled"
     )
 
 

@@ -121,7 +121,8 @@ def load(
     plan = result.plan
     console.print(
         f"{result.municipality}: {state} ({counts}); messages planned: {plan.created} new, "
-        f"{plan.updated} updated, {plan.cancelled} cancelled, {plan.unchanged} unchanged"
+        f"{plan.updated} updated, {plan.revived} restored, {plan.cancelled} cancelled, "
+        f"{plan.unchanged} unchanged"
     )
 
 

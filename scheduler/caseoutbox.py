@@ -1,7 +1,8 @@
 """Case work meets the outbox: views from the database, planned messages into rows, and the
 send-time check the worker runs before a case or report message leaves.
 
-`insert_case_rows` is the one function that inserts case and report notifications. It refuses
+`insert_case_rows` and `sync_rows` are the only ways case and report notifications are planned
+(both write through the outbox's owner, `scheduler/outbox`). They refuse
 (ConfidentialityError, logged without personal data) any message to an external recipient of a
 report or case that concerns suspected violence or sexual abuse, and any context that holds
 something shaped like a personal identity number. `send_time_refusal` checks the same again
@@ -12,15 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 import models
 from samverkan.errors import ConfidentialityError
+from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.cases import (
     CASE,
@@ -42,6 +43,7 @@ from scheduler.cases import (
 from scheduler.confidential import StaffRule
 from scheduler.directory import RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for
+from scheduler.outbox import SyncResult as SyncResult  # re-exported for case work
 from scheduler.privacy import refuse_identity_number, refuse_in_context
 from scheduler.spec import CaseRules, RoleRef, UnitKind
 
@@ -80,13 +82,6 @@ class CaseRow:
     late: str
     message_id: str
     external: str | None = None  # guardian or pupil
-
-
-@dataclass
-class SyncResult:
-    created: int = 0
-    updated: int = 0
-    cancelled: list[str] = field(default_factory=list)  # purposes of cancelled messages
 
 
 def rules_of(municipality: models.Municipality) -> CaseRules:
@@ -442,7 +437,7 @@ def refuse_external(subject: Subject, kind: str, what: str) -> None:
 def insert_case_rows(
     session: Session, subject: Subject, now: dt.datetime, rows: list[CaseRow]
 ) -> int:
-    """Insert case or report notifications: the only way such a row is ever planned.
+    """Insert case or report notifications (through the outbox's one insert).
 
     Refuses the whole batch (ConfidentialityError) when any row would go to an external
     recipient of a subject that concerns suspected violence or sexual abuse, or when any
@@ -450,43 +445,39 @@ def insert_case_rows(
     """
     municipality = session.get_one(models.Municipality, subject.municipality_id)
     for row in rows:
-        if subject.suspected_abuse and recipient_problem(
-            session, municipality, row.person_id, row.email
-        ):
-            refuse_external(subject, row.external or "staff", row.purpose)
-        refuse_in_context(row.context)
-        refuse_identity_number(row.email, "a recipient's address")
-    if not rows:
-        return 0
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    values = [
-        {
-            "idempotency_key": row.key,
-            "municipality_id": subject.municipality_id,
-            "routine_key": subject.series,
-            "occurrence": subject.reference,
-            "purpose": row.purpose,
-            "template": row.template,
-            "context": row.context,
-            "person_id": row.person_id,
-            "roles": list(row.roles),
-            "recipient_email": row.email,
-            "recipient_name": row.name,
-            "due_at": max(row.due_at, now),
-            "message_id": row.message_id,
-            "status": models.Status.PENDING,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in rows
-    ]
-    statement = (
-        insert(models.Notification)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        _admit(session, municipality, subject, row)
+    return len(outbox.insert(session, [_wanted(subject, row) for row in rows], now))
+
+
+def _admit(
+    session: Session, municipality: models.Municipality, subject: Subject, row: CaseRow
+) -> None:
+    """The checks a case or report row passes before it may become pending."""
+    if subject.suspected_abuse and recipient_problem(
+        session, municipality, row.person_id, row.email
+    ):
+        refuse_external(subject, row.external or "staff", row.purpose)
+    refuse_in_context(row.context)
+    refuse_identity_number(row.email, "a recipient's address")
+
+
+def _wanted(subject: Subject, row: CaseRow) -> outbox.Wanted:
+    return outbox.Wanted(
+        key=row.key,
+        municipality_id=subject.municipality_id,
+        routine_key=subject.series,
+        occurrence=subject.reference,
+        purpose=row.purpose,
+        message_id=row.message_id,
+        template=row.template,
+        context=row.context,
+        person_id=row.person_id,
+        roles=tuple(row.roles),
+        recipient_email=row.email,
+        recipient_name=row.name,
+        due_at=row.due_at,
+        skip_if_late=row.late == "skip",
     )
-    return session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
 
 
 def sync_rows(
@@ -494,36 +485,30 @@ def sync_rows(
 ) -> SyncResult:
     """Bring the subject's outbox rows in line with `rows` (its plan for the current state).
 
-    New keys are inserted (a reminder whose moment has passed is not); pending rows still
-    wanted are updated; pending rows no longer wanted are cancelled with `reason`. Rows sent,
-    in a retry, or handed to a worker are never touched, and a cancelled row is never revived.
+    The outbox's one sync, with the subject's rows as its scope: new keys are inserted (a
+    reminder whose moment has passed is not); pending rows still wanted are updated; a
+    cancelled row wanted again is revived (same key and Message-ID); pending rows no longer
+    wanted are cancelled with `reason`. Rows sent, in a retry, or handed to a worker are never
+    touched. Every row that is inserted or revived passes the same checks as an insert.
     """
-    result = SyncResult()
-    wanted = {row.key: row for row in rows}
-    existing = session.scalars(
-        select(models.Notification)
-        .where(
-            models.Notification.municipality_id == subject.municipality_id,
-            models.Notification.routine_key == subject.series,
-            models.Notification.occurrence == subject.reference,
-        )
-        .order_by(models.Notification.id)
+    for row in rows:
+        refuse_in_context(row.context)  # updated rows too: the context is what gets rendered
+    by_key = {row.key: row for row in rows}
+    municipality = session.get_one(models.Municipality, subject.municipality_id)
+    n = models.Notification
+    scope = and_(
+        n.municipality_id == subject.municipality_id,
+        n.routine_key == subject.series,
+        n.occurrence == subject.reference,
     )
-    for notification in existing:
-        row = wanted.pop(notification.idempotency_key, None)
-        open_ = notification.status == models.Status.PENDING and notification.attempts == 0
-        if not open_:
-            continue
-        if row is None:
-            _cancel(notification, now, reason)
-            result.cancelled.append(notification.purpose)
-        elif _update(notification, row, now):
-            result.updated += 1
-            if notification.status == models.Status.CANCELLED:
-                result.cancelled.append(notification.purpose)
-    fresh = [r for r in wanted.values() if not (r.due_at < now and r.late == "skip")]
-    result.created = insert_case_rows(session, subject, now, fresh)
-    return result
+    return outbox.sync(
+        session,
+        [_wanted(subject, row) for row in rows],
+        scope,
+        now,
+        reason,
+        admit=lambda wanted: _admit(session, municipality, subject, by_key[wanted.key]),
+    )
 
 
 def cancel_unsafe(session: Session, subject: Subject, now: dt.datetime, reason: str) -> int:
@@ -543,40 +528,9 @@ def cancel_unsafe(session: Session, subject: Subject, now: dt.datetime, reason: 
             session, municipality, notification.person_id, notification.recipient_email
         )
         if problem is not None:
-            _cancel(notification, now, reason)
+            outbox.cancel(notification, now, reason)
             cancelled += 1
     return cancelled
-
-
-def _cancel(notification: models.Notification, now: dt.datetime, reason: str) -> None:
-    notification.status = models.Status.CANCELLED
-    notification.cancel_reason = reason[:200]
-    notification.updated_at = now
-
-
-def _update(notification: models.Notification, row: CaseRow, now: dt.datetime) -> bool:
-    due_at = notification.due_at
-    if row.due_at != notification.due_at:
-        if row.due_at < now and row.late == "skip":
-            _cancel(notification, now, "its moment has passed")
-            return True
-        due_at = max(row.due_at, now)
-    refuse_in_context(row.context)
-    values = {
-        "template": row.template,
-        "context": row.context,
-        "person_id": row.person_id,
-        "roles": list(row.roles),
-        "recipient_email": row.email,
-        "recipient_name": row.name,
-        "due_at": due_at,
-    }
-    changed = [k for k, v in values.items() if getattr(notification, k) != v]
-    for k in changed:
-        setattr(notification, k, values[k])
-    if changed:
-        notification.updated_at = now
-    return bool(changed)
 
 
 # --- planning a subject, as a whole -------------------------------------------------------------

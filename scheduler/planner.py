@@ -7,15 +7,15 @@ database's unique constraint refuses a second copy. Only messages still to come 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 import models
+from scheduler import outbox
 from scheduler.calendar import STOCKHOLM
 from scheduler.directory import Holder, RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for
@@ -73,8 +73,14 @@ class PlannedRow:
 class PlanResult:
     created: int = 0
     updated: int = 0
+    revived: int = 0  # cancelled rows planned again: pending once more, same key
     cancelled: int = 0
     unchanged: int = 0
+    routines: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def of(self, routine_key: str) -> Counter[str]:
+        """What the re-plan did to one routine's rows (created, updated, revived, cancelled)."""
+        return self.routines.get(routine_key, Counter())
 
 
 @dataclass
@@ -293,149 +299,66 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
 
 
 def replan(
-    session: Session,
-    municipality_id: int,
-    now: dt.datetime,
-    horizon_days: int,
-    routines: Iterable[str] | None = None,
+    session: Session, municipality_id: int, now: dt.datetime, horizon_days: int
 ) -> PlanResult:
-    """Bring the outbox in line with the routines for messages due from `now` to the horizon."""
+    """Bring the outbox in line with the routines for every message still to come.
+
+    The range runs from `now` to the horizon or to the latest row still pending, whichever
+    is later: a re-plan with a shorter horizon (or from an earlier moment) checks the far rows
+    again instead of cancelling them for being far. Sent rows, rows in flight and retries are
+    the sender's; case work and the digest plan their own rows (reserved routine keys).
+    """
     data = planning_input(session, municipality_id)
-    if routines is not None:
-        wanted = set(routines)
-        data = PlanningInput(
-            data.municipality,
-            [r for r in data.routines if r[0].key in wanted],
-            data.bookings,
-            data.directory,
-        )
+    scope = _routine_scope(municipality_id, now)
     end = now + dt.timedelta(days=horizon_days)
+    latest = session.scalar(
+        select(func.max(models.Notification.due_at)).where(
+            scope, models.Notification.status == models.Status.PENDING, outbox.not_in_retry()
+        )
+    )
+    if latest is not None:
+        latest = latest if latest.tzinfo else latest.replace(tzinfo=dt.UTC)
+        end = max(end, latest + dt.timedelta(microseconds=1))
     plan = compute_plan(data, now, end)
-    result = PlanResult()
-    planned = {row.key: row for row in plan.rows}
-    scope = [r[0].key for r in data.routines] if routines is not None else None
-    _update_or_cancel(session, municipality_id, now, planned, scope, result)
-    _insert_new(session, municipality_id, now, planned, result)
-    return result
-
-
-def _update_or_cancel(
-    session: Session,
-    municipality_id: int,
-    now: dt.datetime,
-    planned: dict[str, PlannedRow],
-    scope: list[str] | None,
-    result: PlanResult,
-) -> None:
-    query = select(models.Notification).where(
-        models.Notification.municipality_id == municipality_id,
-        models.Notification.status == models.Status.PENDING,
-        models.Notification.due_at >= now,
-        models.Notification.attempts == 0,  # a retry in progress belongs to the sender now
+    wanted = [as_wanted(municipality_id, row) for row in plan.rows]
+    synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
+    return PlanResult(
+        created=synced.created,
+        updated=synced.updated,
+        revived=synced.revived,
+        cancelled=len(synced.cancelled),
+        unchanged=synced.unchanged,
+        routines=synced.routines,
     )
-    if scope is not None:
-        query = query.where(models.Notification.routine_key.in_(scope))
-    # Case work and the digest plan their own rows: re-planning routines never cancels them.
-    query = query.where(models.Notification.routine_key.not_in(sorted(RESERVED_ROUTINE_KEYS)))
-    for row in session.scalars(query):
-        wanted = planned.get(row.idempotency_key)
-        if wanted is None:
-            _cancel(row, now, "no longer in the plan (routine, roles or booking changed)")
-            result.cancelled += 1
-            continue
-        values = _values(wanted)
-        changed = [k for k, v in values.items() if getattr(row, k) != v]
-        if changed:
-            for k in changed:
-                setattr(row, k, values[k])
-            row.updated_at = now
-            result.updated += 1
-        else:
-            result.unchanged += 1
 
 
-def _cancel(row: models.Notification, now: dt.datetime, reason: str) -> None:
-    row.status = models.Status.CANCELLED
-    row.cancel_reason = reason
-    row.updated_at = now
+NOT_PLANNED = "no longer in the plan (routine, roles or booking changed)"
 
 
-def _values(row: PlannedRow) -> dict[str, Any]:
-    return {
-        "template": row.template,
-        "context": row.context,
-        "person_id": row.recipient.person_id,
-        "roles": list(row.recipient.roles),
-        "recipient_email": row.recipient.email,
-        "recipient_name": row.recipient.name,
-        "due_at": row.due_at,
-    }
-
-
-def _insert_new(
-    session: Session,
-    municipality_id: int,
-    now: dt.datetime,
-    planned: dict[str, PlannedRow],
-    result: PlanResult,
-) -> None:
-    if not planned:
-        return
-    existing = set(
-        session.scalars(
-            select(models.Notification.idempotency_key).where(
-                models.Notification.idempotency_key.in_(list(planned))
-            )
-        )
+def _routine_scope(municipality_id: int, now: dt.datetime) -> ColumnElement[bool]:
+    """The rows a routine re-plan owns: this municipality's, due from now, not case work or
+    the digest (they plan their own rows, so re-planning routines never cancels them)."""
+    n = models.Notification
+    return and_(
+        n.municipality_id == municipality_id,
+        n.routine_key.not_in(sorted(RESERVED_ROUTINE_KEYS)),
+        n.due_at >= now,
     )
-    fresh = [row for key, row in planned.items() if key not in existing]
-    if fresh:
-        insert_rows(session, municipality_id, now, fresh)
-    result.created += len(fresh)
 
 
-def insert_rows(
-    session: Session, municipality_id: int, now: dt.datetime, rows: list[PlannedRow]
-) -> int:
-    """Insert rows; a key that exists already (another planner got there first) is skipped."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    values = [
-        {
-            "idempotency_key": row.key,
-            "municipality_id": municipality_id,
-            "routine_key": row.routine,
-            "occurrence": row.occurrence,
-            "purpose": row.purpose,
-            "message_id": row.message_id,
-            "status": models.Status.PENDING,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-            **_values(row),
-        }
-        for row in rows
-    ]
-    inserted = 0
-    for chunk_start in range(0, len(values), 500):
-        chunk = values[chunk_start : chunk_start + 500]
-        statement = (
-            insert(models.Notification)
-            .values(chunk)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            # Counted from RETURNING: psycopg reports rowcount -1 for a multi-row insert.
-            .returning(models.Notification.id)
-        )
-        inserted += len(session.execute(statement).all())
-    return inserted
-
-
-def cancel_open(session: Session, ids: Iterable[int], now: dt.datetime, reason: str) -> int:
-    statement = (
-        update(models.Notification)
-        .where(
-            models.Notification.id.in_(list(ids)),
-            models.Notification.status == models.Status.PENDING,
-        )
-        .values(status=models.Status.CANCELLED, cancel_reason=reason, updated_at=now)
+def as_wanted(municipality_id: int, row: PlannedRow) -> outbox.Wanted:
+    return outbox.Wanted(
+        key=row.key,
+        municipality_id=municipality_id,
+        routine_key=row.routine,
+        occurrence=row.occurrence,
+        purpose=row.purpose,
+        message_id=row.message_id,
+        template=row.template,
+        context=row.context,
+        person_id=row.recipient.person_id,
+        roles=tuple(row.recipient.roles),
+        recipient_email=row.recipient.email,
+        recipient_name=row.recipient.name,
+        due_at=row.due_at,
     )
-    return session.execute(statement).rowcount or 0  # type: ignore[attr-defined]

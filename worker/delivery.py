@@ -19,7 +19,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,11 +31,12 @@ from samverkan.errors import (
     SamverkanError,
     TransientDeliveryError,
 )
+from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.caseoutbox import send_time_refusal
 from scheduler.directory import load_directory
 from scheduler.identity import idempotency_key, message_id_for
-from scheduler.planner import PlannedRow, insert_rows
+from scheduler.planner import PlannedRow, as_wanted
 from worker.compose import Address, Attachment, compose_message
 from worker.invite import Party, build_invite
 from worker.mailers import Mailer
@@ -107,7 +108,7 @@ def _prepare(
     """Claim the row and build its message (one transaction); or the outcome if there is none,
     or the reason it could not be built (recorded by the caller as a permanent failure)."""
     with delivery.sessions() as session, session.begin():
-        if not _claim(session, notification_id, as_of):
+        if not outbox.claim_for_sending(session, notification_id, as_of):
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
             return Outcome.SKIPPED
         row = session.get_one(models.Notification, notification_id)
@@ -200,32 +201,11 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _claim(session: Session, notification_id: int, as_of: dt.datetime) -> bool:
-    result = session.execute(
-        update(models.Notification)
-        .where(
-            models.Notification.id == notification_id, models.Notification.status == Status.QUEUED
-        )
-        .values(
-            status=Status.SENDING,
-            attempts=models.Notification.attempts + 1,
-            # The lease starts again now: a row that waited in the broker's backlog must not
-            # be swept back (and sent a second time) while this worker is sending it.
-            claimed_at=max(as_of, dt.datetime.now(dt.UTC)),
-            updated_at=as_of,
-        )
-    )
-    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
-
-
 def _cancel_at_send(
     session: Session, row: models.Notification, as_of: dt.datetime, reason: str
 ) -> None:
     """A case or report message that must not go out (confidentiality, or no longer applies)."""
-    row.status = Status.CANCELLED
-    row.cancel_reason = reason[:200]
-    row.updated_at = as_of
-    row.claimed_at = None
+    outbox.cancel(row, as_of, reason)
     _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
     log.info("cancelled at send time", extra={"action": "deliver.cancel", "notification": row.id})
 
@@ -268,12 +248,13 @@ def _recipient_still_holds_role(
                 message_id=message_id_for(key, municipality.sender_email.rsplit("@", 1)[1]),
             )
         )
-    created = insert_rows(session, municipality.id, as_of, replacements) if replacements else 0
-    row.status = Status.CANCELLED
-    row.cancel_reason = (
-        f"recipient no longer holds {', '.join(row.roles)}; {created} new holder(s) planned"
+    wanted = [as_wanted(municipality.id, r) for r in replacements]
+    created = len(outbox.insert(session, wanted, as_of))
+    outbox.cancel(
+        row,
+        as_of,
+        f"recipient no longer holds {', '.join(row.roles)}; {created} new holder(s) planned",
     )
-    row.updated_at = as_of
     _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
     log.info("redirected", extra={"action": "deliver.redirect", "notification": row.id})
     return False
@@ -378,6 +359,7 @@ def _record_failure(
         if again and _already_recorded(session, row):  # written before the connection dropped
             return Outcome.RETRY if row.status == Status.PENDING else Outcome.FAILED
         outcome = Outcome.FAILED
+        retry_at = None
         if isinstance(exc, TransientDeliveryError):
             first = session.scalar(
                 select(func.min(models.DeliveryAttempt.at)).where(
@@ -387,8 +369,7 @@ def _record_failure(
             first = first or as_of
             next_try = as_of + delivery.retry.delay(row.attempts, row.id)
             if next_try - first <= delivery.retry.horizon:
-                outcome = Outcome.RETRY
-                row.due_at = next_try
+                outcome, retry_at = Outcome.RETRY, next_try
         kind = "transient" if isinstance(exc, TransientDeliveryError) else "permanent"
         _finish(
             session,
@@ -397,6 +378,7 @@ def _record_failure(
             outcome,
             error=str(exc),
             reply=exc.reply,
+            next_try=retry_at,
             code=exc.smtp_code,
             duration_ms=_ms(started),
             attempt_outcome=kind,
@@ -423,22 +405,14 @@ def _finish(
     code: int | None = None,
     duration_ms: int = 0,
     attempt_outcome: str | None = None,
+    next_try: dt.datetime | None = None,
 ) -> None:
-    row.updated_at = as_of
-    row.claimed_at = None
     if outcome is Outcome.SENT:
-        row.status = Status.SENT
-        row.sent_at = as_of
-        row.smtp_reply = reply
-        row.last_error = None
-    elif outcome is Outcome.RETRY:
-        row.status = Status.PENDING
-        row.last_error = error
-        row.smtp_reply = reply
+        outbox.mark_sent(row, as_of, reply)
+    elif outcome is Outcome.RETRY and next_try is not None:
+        outbox.mark_retry(row, as_of, next_try, error or "transient failure", reply)
     else:
-        row.status = Status.FAILED
-        row.last_error = error
-        row.smtp_reply = reply
+        outbox.mark_failed(row, as_of, error or "failed", reply)
     _attempt(
         session,
         row,

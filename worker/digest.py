@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 import models
 from models import Status
+from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.identity import message_id_for
-from scheduler.planner import PlannedRow, insert_rows
+from scheduler.planner import PlannedRow, as_wanted
 from scheduler.spec import DIGEST_ROUTINE_KEY
 
 log = logging.getLogger("samverkan.digest")
@@ -125,7 +126,7 @@ def _plan_one(
                 message_id=message_id_for(key, domain),
             )
         )
-    created = insert_rows(session, municipality.id, now, rows)
+    created = len(outbox.insert(session, [as_wanted(municipality.id, r) for r in rows], now))
     log.info(
         "digest planned",
         extra={"action": "digest.planned", "failures": len(failures), "rows": created},

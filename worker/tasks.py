@@ -85,5 +85,5 @@ def replan(now: str | None = None) -> int:
             result = replan_municipality(
                 session, municipality_id, moment, runtime.settings.horizon_days
             )
-            changed += result.created + result.updated + result.cancelled
+            changed += result.created + result.updated + result.revived + result.cancelled
     return changed
