@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select, text
@@ -133,7 +134,7 @@ def plan(
     municipality: MunicipalityOption = None,
 ) -> None:
     """Show every occurrence and message of a year, without changing anything."""
-    from samverkan.planview import year_plan
+    from samverkan.planview import state_text, year_plan
 
     if format not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
@@ -146,12 +147,18 @@ def plan(
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=2) + "\n")
         return
     table = Table(title=f"Plan {year}", show_lines=False)
-    for column in ("date", "routine", "kind", "recipients", "subject"):
+    for column in ("date", "routine", "kind", "recipients", "subject", "state"):
         table.add_column(column)
     for item in items:
         kind = item["kind"] if item["kind"] != "message" else f"→ {item['purpose']}"
+        state = state_text(item) if item["kind"] == "message" else ""
         table.add_row(
-            item["date"], item["routine"], kind, str(len(item["recipients"])), item["subject"]
+            item["date"],
+            item["routine"],
+            kind,
+            str(len(item["recipients"])),
+            item["subject"],
+            escape(state),
         )
     console.print(table)
 
