@@ -145,3 +145,35 @@ def test_every_cancel_reason_is_trimmed_to_the_column(
     with session_factory() as session:
         stored = session.get_one(models.Notification, row.id)
         assert stored.cancel_reason == "x" * outbox.CANCEL_REASON_CHARS
+
+
+def test_a_retry_belongs_to_the_sender_and_a_replan_leaves_it(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from samverkan.errors import TransientDeliveryError
+    from tests.simulation import TEMPLATES
+    from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
+    from worker.mailers import MemoryMailer
+    from worker.render import Renderer
+
+    load(session_factory, MINIMAL, NOW)
+    mailer = MemoryMailer()
+    mailer.fail_recipient("anna@liten.se", TransientDeliveryError("451 later", smtp_code=451))
+    delivery = Delivery(session_factory, mailer, Renderer(TEMPLATES), RetryPolicy())
+    first = min((r for r in rows_by_key(session_factory).values()), key=lambda r: r.due_at)
+    assert first.recipient_email == "anna@liten.se"
+    with transaction(session_factory) as session:
+        assert outbox.claim_due(session, first.due_at, 10) == [first.id]
+    assert deliver_one(delivery, first.id, first.due_at) is Outcome.RETRY
+    waiting = rows_by_key(session_factory)[first.idempotency_key]
+    assert waiting.due_at > first.due_at
+    # Re-planned after its planned moment: the message is no longer "to come" in the plan,
+    # yet its retry is neither cancelled nor moved back.
+    result = load(session_factory, MINIMAL, first.due_at + dt.timedelta(seconds=1))
+    assert result.plan.cancelled == 0
+    after = rows_by_key(session_factory)[first.idempotency_key]
+    assert (after.status, after.due_at, after.attempts) == (
+        models.Status.PENDING,
+        waiting.due_at,
+        1,
+    )
