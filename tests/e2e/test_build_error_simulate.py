@@ -52,11 +52,16 @@ def test_simulate_fails_the_row_it_cannot_build_and_sends_the_rest(tmp_path: Pat
             )
             meeting = {**broken.context["meeting"], "end": broken.context["meeting"]["start"]}
             # The invite builder refuses an end that is not after the start. One attempt
-            # made already (a retry), so simulate's re-plan leaves the row as it is.
+            # made already and failed for a while (a retry: attempts and an error), so
+            # simulate's re-plan leaves the row as it is.
             session.execute(
                 update(models.Notification)
                 .where(models.Notification.id == broken.id)
-                .values(context={**broken.context, "meeting": meeting}, attempts=1)
+                .values(
+                    context={**broken.context, "meeting": meeting},
+                    attempts=1,
+                    last_error="451 4.3.0 try again later",
+                )
             )
             broken_id, other_ids = broken.id, [o.id for o in others]
         done = samverkan("simulate", "--from", "2027-03-22", "--to", "2027-03-24", "--no-progress")
