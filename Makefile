@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: venv test lint demo faults clean bench
+.PHONY: venv test lint js demo faults clean bench
 
 # The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
 venv: $(STAMP)
@@ -21,8 +21,17 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# ical.js for the invite tests (tests/js, pinned in its package-lock.json); without npm the
+# tests that need it skip, except in CI (CI=true), where they fail.
+JS := tests/js
+js: $(JS)/node_modules/.package-lock.json
+
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(JS) && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the ical.js invite checks will not run"; fi
+
 # Everything, including the quick fault-injection scenarios; `make faults` runs the slow ones.
-test: lint
+test: lint js
 	$(BIN)/pytest
 
 # Loads profiles/exempel.yaml into its own folder var/demo/ (never the configured database)

@@ -3,8 +3,11 @@
 One meeting is one VEVENT with a stable UID; a change is sent again with a higher SEQUENCE,
 a cancellation with METHOD:CANCEL and STATUS:CANCELLED. Local times are written as local
 times with TZID=<zone key> (13:00 in Stockholm stays 13:00 across summer time), and the
-calendar carries a VTIMEZONE for each zone used, covering every year the event touches, so
-that clients without the IANA database (Outlook) resolve the same instants.
+calendar carries one VTIMEZONE per zone used, the same text in every invite and valid for
+every year of the booking horizon (worker.vtimezone). An instant in the repeated hour when
+clocks go back is written in UTC instead, because readers disagree on which of the two
+equal local times is meant; a local time that does not exist is refused. docs/invites.md
+gives the reasons for each choice.
 
 No VALARM is added by default: the service sends its own reminder e-mails, and Outlook and
 Gmail ignore an organiser's alarm anyway, so an alarm would only remind Apple users twice.
@@ -16,13 +19,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress
-from icalendar.cal.timezone import TimezoneDaylight, TimezoneStandard
+from icalendar import Alarm, Calendar, Event, vCalAddress, vText
+
+from samverkan.errors import SamverkanError
+from worker.vtimezone import vtimezone
 
 PRODID = "-//samverkan//samverkan//SV"
 
@@ -38,6 +42,14 @@ _STATUSES_FOR_METHOD: dict[str, frozenset[str]] = {
 _UTC_KEYS = frozenset(
     {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"}
 )
+
+
+class InviteError(SamverkanError, ValueError):
+    """An invitation cannot be built from the values given."""
+
+
+class NonexistentLocalTimeError(InviteError):
+    """A local time falls in the gap when clocks go forward: it never happens."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +80,15 @@ def build_invite(
     """Return one VCALENDAR holding one VEVENT, as bytes with CRLF line endings.
 
     ``start`` and ``end`` must be timezone-aware. With a ``zoneinfo.ZoneInfo`` zone they are
-    written in local time with TZID=<key> and a matching VTIMEZONE; with any other tzinfo
+    written in local time with TZID=<key> and a matching VTIMEZONE, unless either falls in the
+    repeated hour when clocks go back: then both are written in UTC. With any other tzinfo
     (a fixed offset, UTC) they are written in UTC. Text may hold commas, semicolons,
-    backslashes and newlines (CR LF and lone CR become LF); the library escapes them.
+    backslashes and newlines (CR LF and lone CR become LF); they are escaped per RFC 5545.
+    In names (CN), which not every reader decodes RFC 6868 in, ``"`` becomes ``”`` and ``^``
+    becomes ``ˆ``.
 
-    Raises ValueError, saying which value is wrong, for naive or non-existent times,
+    Raises InviteError (a ValueError), saying which value is wrong, for naive times, local
+    times that do not exist (NonexistentLocalTimeError),
     ``end <= start``, control characters (CR, LF, ...) in names, addresses or the UID,
     malformed addresses, an unknown method, or a status that does not fit the method.
     """
@@ -80,18 +96,17 @@ def build_invite(
     _check_uid(uid, sequence)
     organizer = _check_party("organizer", organizer)
     if method == "PUBLISH" and attendees:
-        raise ValueError("a published copy (method PUBLISH) has no attendees")
+        raise InviteError("a published copy (method PUBLISH) has no attendees")
     if method != "PUBLISH" and not attendees:
-        raise ValueError("an invitation needs at least one attendee")
+        raise InviteError("an invitation needs at least one attendee")
     attendees = [_check_party(f"attendees[{i}]", party) for i, party in enumerate(attendees)]
     if sent_by is not None:
         sent_by = _check_email("sent_by", sent_by)
-    ical_start = _event_time("start", start)
-    ical_end = _event_time("end", end)
+    ical_start, ical_end = _event_times(start, end)
     if end <= start:
-        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+        raise InviteError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     if alarm_before is not None and alarm_before <= timedelta(0):
-        raise ValueError("alarm_before must be a positive duration")
+        raise InviteError("alarm_before must be a positive duration")
 
     calendar = Calendar()
     calendar.add("prodid", PRODID)
@@ -99,7 +114,7 @@ def build_invite(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
     for zone in _zones(ical_start, ical_end):
-        calendar.add_component(_vtimezone(zone, start.year, end.year))
+        calendar.add_component(vtimezone(zone, start.year, end.year))
 
     event = Event()
     event.add("uid", uid)
@@ -133,42 +148,55 @@ def _has_control(value: str) -> bool:
 def _check_method(method: str, status: str) -> None:
     allowed = _STATUSES_FOR_METHOD.get(method)
     if allowed is None:
-        raise ValueError(f"method must be one of {sorted(_STATUSES_FOR_METHOD)}, not {method!r}")
+        raise InviteError(f"method must be one of {sorted(_STATUSES_FOR_METHOD)}, not {method!r}")
     if status not in allowed:
-        raise ValueError(
+        raise InviteError(
             f"with method {method} the status must be one of {sorted(allowed)}, not {status!r}"
         )
 
 
 def _check_uid(uid: str, sequence: int) -> None:
     if not uid or uid.strip() != uid or _has_control(uid):
-        raise ValueError(f"uid must be non-empty, without control characters: {uid!r}")
+        raise InviteError(f"uid must be non-empty, without control characters: {uid!r}")
     if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
-        raise ValueError(f"sequence must be a non-negative integer, not {sequence!r}")
+        raise InviteError(f"sequence must be a non-negative integer, not {sequence!r}")
 
 
 def _check_party(field: str, party: Party) -> Party:
     """Return ``party`` with its address in ASCII form, or raise ValueError."""
     if _has_control(party.name):
-        raise ValueError(f"{field}.name must not contain CR, LF or other control characters")
+        raise InviteError(f"{field}.name must not contain CR, LF or other control characters")
     return Party(party.name.strip(), _check_email(f"{field}.email", party.email))
 
 
 def _check_email(field: str, email: str) -> str:
     """Return ``email`` in ASCII form (an IDN domain as punycode), or raise ValueError."""
     if _has_control(email):
-        raise ValueError(f"{field} must not contain CR, LF or other control characters")
+        raise InviteError(f"{field} must not contain CR, LF or other control characters")
     try:
         valid = validate_email(email, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
-        raise ValueError(f"{field} is not a usable e-mail address ({email!r}): {error}") from None
+        raise InviteError(f"{field} is not a usable e-mail address ({email!r}): {error}") from None
     return str(valid.ascii_email)
 
 
 def _aware(field: str, moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{field} must be timezone-aware, got the naive {moment.isoformat()}")
+        raise InviteError(f"{field} must be timezone-aware, got the naive {moment.isoformat()}")
     return moment
+
+
+def _event_times(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The DTSTART and DTEND values to write.
+
+    Local time in a named zone, except that both go in UTC when either is in the repeated
+    hour: RFC 5545 (3.3.5) reads such a local time as the first of the two, ical.js as the
+    second. Anything else that is not a named zone goes in UTC too.
+    """
+    ical_start, ical_end = _event_time("start", start), _event_time("end", end)
+    if _repeated(start) or _repeated(end):
+        return start.astimezone(UTC), end.astimezone(UTC)
+    return ical_start, ical_end
 
 
 def _event_time(field: str, moment: datetime) -> datetime:
@@ -179,29 +207,54 @@ def _event_time(field: str, moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     wall = moment.replace(tzinfo=None)
     if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-        raise ValueError(
+        raise NonexistentLocalTimeError(
             f"{field} {wall.isoformat()} does not exist in {zone.key} "
             "(it falls in the gap when clocks go forward)"
         )
-    if moment.utcoffset() != moment.replace(fold=0).utcoffset():
-        raise ValueError(
-            f"{field} {wall.isoformat()} is the second of two equal local times in "
-            f"{zone.key}; iCalendar would read it as the first; give it in UTC"
-        )
-    return moment.replace(fold=0)
+    return moment
 
 
-def _text(field: str, value: str) -> str:
-    """Normalise line breaks to LF and refuse other control characters (TAB is allowed).
+def _repeated(moment: datetime) -> bool:
+    """True if the local time of ``moment`` happens twice (the hour when clocks go back)."""
+    if not isinstance(moment.tzinfo, ZoneInfo):
+        return False
+    return moment.replace(fold=0).utcoffset() != moment.replace(fold=1).utcoffset()
 
-    Known library quirk: icalendar 7.3 writes a literal backslash followed by "N" as the
-    escaped newline, so such text reaches a calendar as a line break. Harmless for our
-    templated texts; noted so nobody is surprised.
-    """
+
+def _text(field: str, value: str) -> vText:
+    """Normalise line breaks to LF and refuse other control characters (TAB is allowed)."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     if _has_control(value.replace("\n", "").replace("\t", "")):
-        raise ValueError(f"{field} must not contain control characters other than newline and tab")
-    return value
+        raise InviteError(f"{field} must not contain control characters other than newline and tab")
+    return _Text(value)
+
+
+class _Text(vText):
+    """TEXT escaped exactly as RFC 5545 3.3.11 says.
+
+    icalendar 7.3 first turns a typed backslash followed by "N" into a line break (it takes
+    the text for half-escaped), so "C:\\Nya" would reach every calendar on two lines.
+    """
+
+    def to_ical(self) -> bytes:
+        escaped = (
+            str(self)
+            .replace("\\", "\\\\")
+            .replace(";", "\\;")
+            .replace(",", "\\,")
+            .replace("\n", "\\n")
+        )
+        return escaped.encode("utf-8")
+
+
+# Not every reader decodes RFC 6868 in parameter values (vobject shows "^'" for a quote), and
+# a parameter value cannot hold a plain '"' at all: so names are written without either.
+_CN_REPLACEMENTS = str.maketrans({'"': "\u201d", "^": "\u02c6"})
+
+
+def _cn(name: str) -> str:
+    """A display name as a CN parameter value that every reader reads back the same."""
+    return name.translate(_CN_REPLACEMENTS)
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -214,7 +267,7 @@ def _mailto(email: str) -> str:
 def _organizer(organizer: Party, sent_by: str | None) -> vCalAddress:
     address = vCalAddress(_mailto(organizer.email))
     if organizer.name:
-        address.params["CN"] = organizer.name
+        address.params["CN"] = _cn(organizer.name)
     if sent_by is not None:
         address.params["SENT-BY"] = _mailto(sent_by)
     return address
@@ -223,7 +276,7 @@ def _organizer(organizer: Party, sent_by: str | None) -> vCalAddress:
 def _attendee(party: Party) -> vCalAddress:
     address = vCalAddress(_mailto(party.email))
     if party.name:
-        address.params["CN"] = party.name
+        address.params["CN"] = _cn(party.name)
     address.params["CUTYPE"] = "INDIVIDUAL"
     address.params["ROLE"] = "REQ-PARTICIPANT"
     address.params["PARTSTAT"] = "NEEDS-ACTION"
@@ -249,66 +302,3 @@ def _zones(*moments: datetime) -> list[ZoneInfo]:
         if isinstance(moment.tzinfo, ZoneInfo) and moment.tzinfo not in zones:
             zones.append(moment.tzinfo)
     return zones
-
-
-def _vtimezone(zone: ZoneInfo, first_year: int, last_year: int) -> Timezone:
-    """A fresh VTIMEZONE for ``zone`` covering 1 January ``first_year`` to the end of ``last_year``.
-
-    Generated by ``icalendar.Timezone.from_tzinfo`` (STANDARD and DAYLIGHT observances with
-    their offsets and names), then each onset is set to the local time *before* the change,
-    as RFC 5545 requires (the onset is read in TZOFFSETFROM). icalendar 7.3 writes the local
-    time after the change, which puts the start of summer time an hour late (icalendar issue
-    "Timezone dtstart has offset applied twice").
-    """
-    timezone = Timezone.from_ical(_vtimezone_ical(zone, first_year, last_year))
-    assert isinstance(timezone, Timezone)
-    return timezone
-
-
-@lru_cache(maxsize=64)
-def _vtimezone_ical(zone: ZoneInfo, first_year: int, last_year: int) -> bytes:
-    key = zone.key
-    assert key is not None  # _zones only yields named zones
-    timezone = Timezone.from_tzinfo(
-        zone, key, first_date=date(first_year, 1, 1), last_date=date(last_year + 1, 1, 1)
-    )
-    for observance in timezone.walk():
-        if isinstance(observance, (TimezoneStandard, TimezoneDaylight)):
-            _fix_onsets(observance, zone)
-    return bytes(timezone.to_ical())
-
-
-def _fix_onsets(observance: TimezoneStandard | TimezoneDaylight, zone: ZoneInfo) -> None:
-    offset_from: timedelta = observance.TZOFFSETFROM
-    offset_to: timedelta = observance.TZOFFSETTO
-    if offset_from == offset_to:
-        return  # the opening observance at the start of the range, not a change of offset
-    observance.DTSTART = _onset(zone, observance.DTSTART, offset_from, offset_to)
-    rdates = [start for start, _end in observance.rdates]
-    if rdates:
-        observance.rdates = [_onset(zone, start, offset_from, offset_to) for start in rdates]
-
-
-def _onset(
-    zone: ZoneInfo, approximate: datetime, offset_from: timedelta, offset_to: timedelta
-) -> datetime:
-    """The local time, read in ``offset_from``, at which ``zone`` changes to ``offset_to``.
-
-    Searches the day either side of ``approximate``; if the change is not found there, the
-    library's value is kept.
-    """
-
-    def offset_at(seconds: int) -> timedelta | None:
-        return datetime.fromtimestamp(seconds, UTC).astimezone(zone).utcoffset()
-
-    guess = int((approximate.replace(tzinfo=UTC) - offset_from).timestamp())
-    low, high = guess - 86_400, guess + 86_400
-    if offset_at(low) != offset_from or offset_at(high) != offset_to:
-        return approximate
-    while high - low > 1:  # offset_at(low) == offset_from, offset_at(high) != offset_from
-        middle = (low + high) // 2
-        if offset_at(middle) == offset_from:
-            low = middle
-        else:
-            high = middle
-    return (datetime.fromtimestamp(high, UTC) + offset_from).replace(tzinfo=None)
