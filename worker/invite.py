@@ -103,7 +103,9 @@ def build_invite(
     if sent_by is not None:
         sent_by = _check_email("sent_by", sent_by)
     ical_start, ical_end = _event_times(start, end)
-    if end <= start:
+    # In UTC: between two times of the same zone Python compares the wall clock and ignores
+    # fold, so 02:00 (second) would count as equal to 02:00 (first), an hour earlier.
+    if end.astimezone(UTC) <= start.astimezone(UTC):
         raise InviteError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     if alarm_before is not None and alarm_before <= timedelta(0):
         raise InviteError("alarm_before must be a positive duration")

@@ -408,3 +408,14 @@ def test_the_organizers_copy_is_published_without_attendees() -> None:
         invite(method="PUBLISH", organizer=organizer)
     with pytest.raises(ValueError, match="at least one attendee"):
         invite(method="REQUEST", attendees=[])
+
+
+def test_an_hour_that_ends_at_the_second_of_two_equal_local_times_is_accepted() -> None:
+    # 02:00 (summer time) to 02:00 (winter time) on 31 October 2027 is one hour, although
+    # Python sees equal wall clocks when both carry the same zone.
+    start = datetime(2027, 10, 31, 2, 0, tzinfo=STOCKHOLM)
+    end = datetime(2027, 10, 31, 2, 0, fold=1, tzinfo=STOCKHOLM)
+    _, event = parse(invite(start=start, end=end))
+    assert event.decoded("DTEND") - event.decoded("DTSTART") == timedelta(hours=1)
+    with pytest.raises(ValueError, match="must be after start"):
+        invite(start=end, end=start)
