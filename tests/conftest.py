@@ -1,6 +1,7 @@
-"""Shared fixtures: real services (Redis, SMTP, PostgreSQL) are started by the plugins below."""
+"""Shared fixtures: real services (Redis, SMTP, PostgreSQL, CalDAV) started by the plugins below."""
 
 pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.services",
+    "tests.fixtures.caldav",
 ]
