@@ -406,3 +406,17 @@ def test_serialised_message_uses_crlf_and_short_lines() -> None:
     assert b"\r" not in data.replace(b"\r\n", b"")
     assert max(len(line) for line in data.split(b"\r\n")) <= 78
     data.decode("ascii")  # 7-bit clean: quoted-printable and base64 bodies
+
+
+def test_invite_message_has_crlf_line_ends_throughout() -> None:
+    # RFC 5545 3.1 and RFC 5322 both want CRLF; the invite goes base64 so no relay can
+    # rewrite its line ends or its folding.
+    data = compose(invite=make_invite(), attachments=[PDF]).as_bytes()
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert b"\r" not in data.replace(b"\r\n", b"")
+    calendar_part = next(
+        part
+        for part in reparse(compose(invite=make_invite())).walk()
+        if part.get_content_type() == "text/calendar"
+    )
+    assert calendar_part["Content-Transfer-Encoding"] == "base64"
