@@ -294,3 +294,23 @@ def test_other_rule_zones_resolve_alike() -> None:
         read_icaljs(invites),
     ):
         assert [r.start for r in readings] == [s.astimezone(UTC) for s in starts]
+
+
+def test_readers_disagree_on_a_repeated_local_time_so_none_is_written() -> None:
+    # The reason for writing the repeated hour in UTC: 02:30 local on 31 October 2027 is
+    # 00:30 UTC to RFC 5545 (the first occurrence) and python-icalendar, 01:30 UTC to ical.js.
+    local = wrapped(
+        vtimezone_text() + "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20261201T000000Z\r\n"
+        "DTSTART;TZID=Europe/Stockholm:20271031T023000\r\nEND:VEVENT\r\n"
+    )
+    (event,) = Calendar.from_ical(local).walk("VEVENT")
+    assert event.decoded("DTSTART").astimezone(UTC) == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+    (reading,) = run_icaljs([local])
+    assert reading["events"][0]["start"] == datetime(2027, 10, 31, 1, 30, tzinfo=UTC).timestamp()
+    for fold in (0, 1):
+        start = datetime(2027, 10, 31, 2, 30, fold=fold, tzinfo=STOCKHOLM)
+        data = build_invite(
+            **_arguments(start=start, end=start.astimezone(UTC) + timedelta(hours=1))
+        )
+        assert b"TZID=" not in data
+        assert read_icaljs([data])[0].start == read_icalendar(data).start == start.astimezone(UTC)
