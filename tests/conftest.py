@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.services",
     "tests.fixtures.caldav",
+    "tests.fixtures.invites",
 ]
