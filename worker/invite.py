@@ -47,6 +47,10 @@ _UTC_KEYS = frozenset(
 class InviteError(SamverkanError, ValueError):
     """An invitation cannot be built from the values given."""
 
+    def __init__(self, problem: str) -> None:
+        # The outbox records this text as the row's reason: say what failed, then why.
+        super().__init__(f"the invitation could not be built: {problem}")
+
 
 class NonexistentLocalTimeError(InviteError):
     """A local time falls in the gap when clocks go forward: it never happens."""
