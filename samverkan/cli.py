@@ -299,6 +299,8 @@ def worker(
     pool: Annotated[str, typer.Option(help="prefork, threads or solo")] = "prefork",
 ) -> None:
     """Run a Celery worker (scale these out; they share nothing but the database and broker)."""
+    if pool not in ("prefork", "threads", "solo"):
+        raise typer.BadParameter("use prefork, threads or solo", param_hint="--pool")
     settings = _settings()
     _prepare(settings)
     from worker.app import app as celery_app
