@@ -227,6 +227,10 @@ STEPS = [
     ),
     Step(("case", "close"), {"reference": REF_CASE, "by": "rut", "now": "2027-05-03T09:00", **M}),
     Step(
+        ("report", "flag-abuse"),
+        {"reference": REF_REPORT, "by": "mona", "now": "2027-05-03T10:00", **M},
+    ),
+    Step(
         ("simulate",),
         {"from_": "2027-05-01", "to": "2027-05-07", "worker": "embedded"},
         extra=["--no-progress"],
