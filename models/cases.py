@@ -110,6 +110,7 @@ class CaseMeeting(Base):
     state: Mapped[str] = mapped_column(String(16))  # booked, held, cancelled
     starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # The key of one of the profile's places (never free text: see scheduler/places.py).
     location: Mapped[str | None] = mapped_column(String(200))
     # Raised on every change (and on cancelling), so calendars replace the event.
     sequence: Mapped[int] = mapped_column(Integer, default=0)

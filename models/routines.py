@@ -38,6 +38,7 @@ class Booking(Base):
     occurrence: Mapped[str] = mapped_column(String(32))
     starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # The key of one of the profile's places (never free text: see scheduler/places.py).
     location: Mapped[str | None] = mapped_column(String(200))
     # Raised on every change, so calendar clients replace the event instead of adding one.
     sequence: Mapped[int] = mapped_column(default=0)

@@ -11,12 +11,19 @@ import models
 from samverkan.errors import NotFoundError, SamverkanError
 from samverkan.profiles import upsert_booking
 from scheduler.bookings import check_booking
+from scheduler.places import unknown_place
 from scheduler.planner import replan
-from scheduler.spec import Routine, Text
+from scheduler.spec import Routine
 
 
 class BookingError(SamverkanError):
     """The meeting cannot be booked like that."""
+
+
+PLACE_RULE = (
+    "--place: no place with that key; a meeting's place is one of the keys under 'places' in "
+    "the profile (free text is not accepted, so nothing typed here can reach an invite)"
+)
 
 
 def book_meeting(
@@ -25,7 +32,7 @@ def book_meeting(
     routine_key: str,
     date_text: str,
     time_text: str,
-    location: str | None,
+    place: str | None,
     now: dt.datetime,
     horizon_days: int,
 ) -> str:
@@ -35,7 +42,7 @@ def book_meeting(
         )
     )
     if row is None or not row.active:
-        raise NotFoundError(f"no routine {routine_key!r} in this municipality")
+        raise NotFoundError("ROUTINE: no routine with that key in this municipality")
     spec = dict(row.spec)
     spec.pop("attachment_files", None)
     routine = Routine.model_validate(spec)
@@ -43,18 +50,14 @@ def book_meeting(
     check = check_booking(routine, day, start_time, now=now)
     if check.start is None or check.end is None:
         raise BookingError("; ".join(problem.message for problem in check.problems))
-    if location is not None:
-        from pydantic import TypeAdapter, ValidationError
-
-        try:
-            TypeAdapter(Text).validate_python(location)
-        except ValidationError:
-            raise BookingError("the location must be one line of at most 200 characters") from None
+    municipality = session.get_one(models.Municipality, municipality_id)
+    if unknown_place(municipality.calendar.get("places") or {}, place):
+        raise BookingError(PLACE_RULE)
     assert routine.meeting is not None  # check_booking refuses anything but a meeting
     values = {
         "starts_at": check.start,
         "ends_at": check.end,
-        "location": location or routine.meeting.location,
+        "location": place or routine.meeting.place,  # a place key
     }
     changed = upsert_booking(session, row, str(day.year), values, now, source="command")
     session.flush()
@@ -73,9 +76,9 @@ def _parse(date_text: str, time_text: str) -> tuple[dt.date, dt.time]:
     try:
         day = dt.date.fromisoformat(date_text)
     except ValueError:
-        raise BookingError(f"{date_text!r} is not a date (YYYY-MM-DD)") from None
+        raise BookingError("DATE: not a date; write YYYY-MM-DD") from None
     try:
         start_time = dt.time.fromisoformat(time_text)
     except ValueError:
-        raise BookingError(f"{time_text!r} is not a time (HH:MM)") from None
+        raise BookingError("TIME: not a time; write HH:MM") from None
     return day, start_time

@@ -41,6 +41,7 @@ from scheduler.caseoutbox import (
     sync_rows,
 )
 from scheduler.cases import CASE, REPORT, CaseRuleError, CaseState, MeetingState, ReportState
+from scheduler.places import unknown_place
 from scheduler.privacy import refuse_identity_number
 from scheduler.spec import SCHOOL_KINDS, UnitKind
 
@@ -80,7 +81,7 @@ def _person(session: Session, municipality_id: int, key: str, what: str) -> mode
         )
     )
     if person is None or not person.active:
-        raise CaseInputError(f"{what}: no active person {key!r} in this municipality")
+        raise CaseInputError(f"{what}: no active person with that key in this municipality")
     return person
 
 
@@ -91,7 +92,7 @@ def _unit(session: Session, municipality_id: int, key: str, what: str) -> models
         )
     )
     if unit is None:
-        raise CaseInputError(f"{what}: no unit {key!r} in this municipality")
+        raise CaseInputError(f"{what}: no unit with that key in this municipality")
     return unit
 
 
@@ -113,7 +114,7 @@ def _report(session: Session, municipality_id: int, reference: str) -> models.Re
         )
     )
     if found is None:
-        raise NotFoundError(f"no report {reference!r} in this municipality")
+        raise NotFoundError("REFERENCE: no report with that reference in this municipality")
     return found
 
 
@@ -124,7 +125,7 @@ def _case(session: Session, municipality_id: int, reference: str) -> models.Case
         )
     )
     if found is None:
-        raise NotFoundError(f"no case {reference!r} in this municipality")
+        raise NotFoundError("REFERENCE: no case with that reference in this municipality")
     return found
 
 
@@ -223,22 +224,24 @@ def _free_text(text: str, what: str) -> str:
     return text
 
 
-def check_location(location: str | None) -> str | None:
-    """A meeting's location goes out in every invite: one line, and no identity numbers."""
-    if location is None:
-        return None
-    location = location.strip()
-    if not location or len(location) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in location):
-        raise CaseInputError("the location must be one line of 1 to 200 characters")
-    return refuse_identity_number(location, "the location")
+def check_place(municipality: models.Municipality, key: str | None) -> str | None:
+    """A meeting's place is chosen by key from the profile: nothing typed reaches an invite."""
+    if unknown_place(municipality.calendar.get("places") or {}, key):
+        raise CaseInputError(
+            "--place: no place with that key; a meeting's place is one of the keys under "
+            "'places' in the profile (free text is not accepted)"
+        )
+    return key
 
 
 def check_address(email: str, what: str) -> str:
     refuse_identity_number(email, what)
     try:
         valid = validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise CaseInputError(f"{what} is not a usable e-mail address: {exc}") from None
+    except EmailNotValidError:
+        raise CaseInputError(
+            f"{what} is not a usable e-mail address (one bare address, like namn@example.se)"
+        ) from None
     return str(valid.normalized)
 
 
@@ -246,7 +249,7 @@ def _day(text: str, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise CaseInputError(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise CaseInputError(f"{what}: not a date; write YYYY-MM-DD") from None
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def register_report(
         )
     )
     if district is None:
-        raise CaseInputError(f"--district: no district {request.district!r}")
+        raise CaseInputError("--district: no district with that key in this municipality")
     intake = session.scalar(
         select(models.Unit)
         .where(
@@ -701,7 +704,7 @@ class BookingRequest:
     by: str
     date: str
     time: str
-    location: str | None = None
+    place: str | None = None  # the key of one of the profile's places
     meeting: int | None = None
 
 
@@ -715,13 +718,14 @@ def book_meeting(
     """Book (or move) a case meeting: invites go to every participant, one each."""
     case = _case(session, municipality_id, reference)
     actor = _owner_or_admin(session, municipality_id, case, request.by, now)
-    rules = rules_of(_municipality(session, municipality_id))
-    location = check_location(request.location)
+    municipality = _municipality(session, municipality_id)
+    rules = rules_of(municipality)
+    location = check_place(municipality, request.place)
     day = _day(request.date, "date")
     try:
         at = dt.time.fromisoformat(request.time)
     except ValueError:
-        raise CaseInputError(f"{request.time!r} is not a time (HH:MM)") from None
+        raise CaseInputError("TIME: not a time; write HH:MM") from None
     try:
         start = rules_.local_start(day, at)
     except NonexistentLocalTime as exc:
@@ -965,7 +969,7 @@ def _series_of(session: Session, municipality_id: int, reference: str) -> str:
         )
         if found is not None:
             return series
-    raise NotFoundError(f"no report or case {reference!r} in this municipality")
+    raise NotFoundError("REFERENCE: no report or case with that reference in this municipality")
 
 
 def show(

@@ -64,7 +64,12 @@ def _runtime() -> Runtime:
 def _now(value: str | None) -> dt.datetime:
     if value is None:
         return dt.datetime.now(dt.UTC)
-    moment = dt.datetime.fromisoformat(value)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            "not a moment; write YYYY-MM-DDTHH:MM", param_hint="--now"
+        ) from None
     if moment.tzinfo is None:
         from scheduler.calendar import STOCKHOLM
 
@@ -85,7 +90,7 @@ def _municipality_id(session: Session, key: str | None) -> int:
     for row in rows:
         if row.key == key:
             return int(row.id)
-    raise NotFoundError(f"no municipality {key!r} is loaded")
+    raise NotFoundError("--municipality: no municipality with that key is loaded")
 
 
 NowOption = Annotated[
@@ -168,8 +173,11 @@ def book(
     routine: Annotated[str, typer.Argument(help="The meeting routine's key.")],
     date: Annotated[str, typer.Argument(help="The meeting's date, YYYY-MM-DD.")],
     time: Annotated[str, typer.Argument(help="Local start time, HH:MM.")],
-    location: Annotated[
-        str | None, typer.Option(help="Where; the profile's default otherwise.")
+    place: Annotated[
+        str | None,
+        typer.Option(
+            "--place", help="Key of one of the profile's places; the routine's default otherwise."
+        ),
     ] = None,
     municipality: MunicipalityOption = None,
     now: NowOption = None,
@@ -186,7 +194,7 @@ def book(
             routine,
             date,
             time,
-            location,
+            place,
             _now(now),
             settings.horizon_days,
         )
@@ -206,8 +214,8 @@ def simulate(
     """Run the real delivery path over a date range in simulated time."""
     try:
         first, last = dt.date.fromisoformat(from_), dt.date.fromisoformat(to)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    except ValueError:
+        raise typer.BadParameter("not a date; write YYYY-MM-DD", param_hint="--from/--to") from None
     if last < first:
         raise typer.BadParameter("--to is before --from")
     if worker not in ("embedded", "external"):
@@ -291,6 +299,8 @@ def worker(
     pool: Annotated[str, typer.Option(help="prefork, threads or solo")] = "prefork",
 ) -> None:
     """Run a Celery worker (scale these out; they share nothing but the database and broker)."""
+    if pool not in ("prefork", "threads", "solo"):
+        raise typer.BadParameter("use prefork, threads or solo", param_hint="--pool")
     settings = _settings()
     _prepare(settings)
     from worker.app import app as celery_app
@@ -385,11 +395,20 @@ app.add_typer(case_app, name="case")
 
 
 def main() -> None:
+    from samverkan.cli_errors import UsageError, usage_problem
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except UsageError as exc:  # click's own text would repeat what was typed
+        errors.print(f"error: {usage_problem(exc)}", highlight=False, markup=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        errors.print("aborted", highlight=False, markup=False)
+        raise SystemExit(1) from None
     except SamverkanError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise SystemExit(2) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -206,8 +206,9 @@ def case_book(
     date: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
     time: Annotated[str, typer.Argument(help="Local start time, HH:MM")],
     by: By,
-    location: Annotated[
-        str | None, typer.Option("--location", help="Where (goes out in every invite).")
+    place: Annotated[
+        str | None,
+        typer.Option("--place", help="Key of one of the profile's places (goes out in invites)."),
     ] = None,
     meeting: Annotated[
         int | None, typer.Option("--meeting", help="Which meeting (default: the next).")
@@ -218,7 +219,7 @@ def case_book(
     """Book or move a case meeting; every participant gets their own invite."""
     from samverkan.cases import BookingRequest, book_meeting
 
-    request = BookingRequest(by, date, time, location, meeting)
+    request = BookingRequest(by, date, time, place, meeting)
     _run(municipality, now, lambda s, m, t: book_meeting(s, m, reference, request, t))
 
 

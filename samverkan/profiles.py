@@ -24,6 +24,7 @@ from samverkan.yamlsource import Located, read_yaml
 from scheduler.bookings import check_booking
 from scheduler.occurrences import occurrences
 from scheduler.planner import PlanResult, replan
+from scheduler.privacy import contains_identity_number
 from scheduler.spec import Problem, Profile, Routine, reference_problems
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -73,6 +74,7 @@ def validate_profile(path: Path, today: dt.date) -> ValidProfile:
         ]
         raise ProfileError(_describe(path, located, problems)) from None
     problems = reference_problems(profile)
+    problems += identity_number_problems(located.data)
     problems += _never_occurring(profile, today)
     problems += _booking_problems(profile)
     attachments, attachment_problems = _read_attachments(path.parent, profile)
@@ -95,6 +97,8 @@ def _pydantic_message(error: Any) -> str:
 def _describe(path: Path, located: Located, problems: list[Problem]) -> str:
     lines = []
     for where, message in problems:
+        if contains_identity_number(message):  # a message that quotes a key holding one
+            message = "holds what reads as a personal identity number (its text goes out)"
         line = located.line_of(where)
         field_path = _format_path(where) or "(top level)"
         lines.append(f"{path}:{line or '?'}: {field_path}: {message}")
@@ -113,6 +117,27 @@ def _format_path(where: tuple[object, ...]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+def identity_number_problems(data: Any, where: tuple[str | int, ...] = ()) -> list[Problem]:
+    """Every string of the profile (keys included) that holds a personal identity number.
+
+    Anything in a profile may reach a message (names, addresses, places, prose), so the
+    guard reads all of it; the problem names the field, never the value.
+    """
+    if isinstance(data, str):
+        if contains_identity_number(data):
+            return [(where, "holds what reads as a personal identity number (its text goes out)")]
+        return []
+    problems: list[Problem] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            problems += identity_number_problems(str(key), (*where, str(key)))
+            problems += identity_number_problems(value, (*where, str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            problems += identity_number_problems(value, (*where, index))
+    return problems
 
 
 def _never_occurring(profile: Profile, today: dt.date) -> list[Problem]:
@@ -202,6 +227,8 @@ def _sync_municipality(
         "cases": valid.profile.cases.model_dump(mode="json"),
         # unit key → its school stages (parent-meeting reminders name only these)
         "unit_stages": {u.key: u.school_stages() for u in valid.profile.units if u.school_stages()},
+        # Meeting places by key: a booking stores the key, messages are built from these.
+        "places": {p.key: p.model_dump(mode="json", exclude={"key"}) for p in valid.profile.places},
     }
     row = session.scalar(select(models.Municipality).where(models.Municipality.key == spec.key))
     values: dict[str, Any] = {
@@ -402,7 +429,7 @@ class _Sync:
         values = {
             "starts_at": check.start,
             "ends_at": check.end,
-            "location": booking.location or spec.meeting.location,
+            "location": booking.place or spec.meeting.place,  # a place key
         }
         return upsert_booking(self.session, routine, occurrence, values, self.now, source="profile")
 

@@ -44,6 +44,7 @@ from scheduler.confidential import StaffRule
 from scheduler.directory import RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for
 from scheduler.outbox import SyncResult as SyncResult  # re-exported for case work
+from scheduler.places import place_fields
 from scheduler.privacy import refuse_identity_number, refuse_in_context
 from scheduler.spec import CaseRules, RoleRef, UnitKind
 
@@ -398,7 +399,8 @@ def meeting_context(
         "number": meeting.number,
         "start": meeting.start.astimezone(STOCKHOLM).isoformat(),
         "end": meeting.end.astimezone(STOCKHOLM).isoformat(),
-        "location": meeting.location,
+        # meeting.location holds the key of one of the profile's places
+        **place_fields(municipality.calendar.get("places") or {}, meeting.location),
         "agenda": list(rules.agenda),
         "sequence": meeting.sequence,
         "uid": event_uid(
@@ -675,7 +677,7 @@ def role_ref_problem(municipality: models.Municipality, text: str, units: set[st
     """Why `text` is not a role reference of this municipality, or None."""
     ref = RoleRef.parse(text)
     if ref.role not in municipality.calendar["roles"]:
-        return f"unknown role {ref.role!r}"
+        return "unknown role (no role with that key)"
     if ref.scope is not None and ref.scope not in units and ref.scope not in set(UnitKind):
-        return f"unknown unit or unit kind {ref.scope!r}"
+        return "unknown unit or unit kind after @"
     return None

@@ -36,7 +36,7 @@ class BookingInfo:
 
     start: dt.datetime  # aware, UTC
     end: dt.datetime
-    location: str | None
+    location: str | None  # the key of one of the profile's places
     sequence: int = 0
     booked_at: dt.datetime | None = None
 
@@ -176,7 +176,7 @@ def _standing_on(routine: Routine, day: dt.date) -> BookingInfo | None:
         return None
     start = local_moment(day, meeting.time)
     end = start + dt.timedelta(minutes=meeting.duration_minutes)
-    return BookingInfo(start=start, end=end, location=meeting.location)
+    return BookingInfo(start=start, end=end, location=meeting.place)
 
 
 def nth_weekday(year: int, month: int, rule: StandingDay) -> dt.date:

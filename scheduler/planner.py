@@ -26,6 +26,7 @@ from scheduler.occurrences import (
     message_timings,
     occurrences,
 )
+from scheduler.places import place_fields
 from scheduler.spec import RESERVED_ROUTINE_KEYS, Routine, SchoolYears
 
 
@@ -42,6 +43,7 @@ class Municipal:
     school_years: SchoolYears
     role_names: dict[str, str]
     unit_stages: dict[str, list[str]] = field(default_factory=dict)
+    places: dict[str, Any] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -240,7 +242,7 @@ def _meeting_context(
     return {
         "start": booking.start.astimezone(STOCKHOLM).isoformat(),
         "end": booking.end.astimezone(STOCKHOLM).isoformat(),
-        "location": booking.location,
+        **place_fields(m.places, booking.location),  # booking.location holds a place key
         "agenda": list(routine.meeting.agenda),
         "sequence": booking.sequence,
         "uid": event_uid(m.key, routine.key, occurrence.key, m.domain),
@@ -265,6 +267,7 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
         school_years=SchoolYears.model_validate(calendar["school_years"]),
         role_names=dict(calendar["roles"]),
         unit_stages=dict(calendar.get("unit_stages", {})),
+        places=dict(calendar.get("places") or {}),
     )
     routines = []
     routine_keys: dict[int, str] = {}

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -232,7 +232,7 @@ class SchoolBreak(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> SchoolBreak:
         if self.end < self.start:
-            raise ValueError(f"break {self.name!r} ends before it starts")
+            raise ValueError("the break ends before it starts")
         return self
 
 
@@ -460,18 +460,52 @@ class StandingDay(Strict):
     weekday: Weekday
 
 
+# A video-meeting link: https only, one line, no spaces.
+VideoLink = Annotated[
+    str, Field(max_length=500, pattern=r"^https://[^\s]+$"), AfterValidator(_no_control_chars)
+]
+
+
+class Place(Strict):
+    """A meeting place, written by the coordinators; a meeting chooses one by its key.
+
+    Messages name a place only this way, never by text typed when booking: what goes out
+    about a meeting is built from data the profile holds (docs/profiles.md, "Places").
+    """
+
+    key: Slug
+    name: Text
+    address: Text | None = None
+    video: VideoLink | None = None
+    # The unit whose place it is (a school's meeting room); none for the municipality's own.
+    unit: Slug | None = None
+
+
+def _no_free_location(data: Any) -> Any:
+    if isinstance(data, dict) and "location" in data:
+        raise ValueError(
+            "'location' is no longer free text: list the place under 'places' and choose it "
+            "with 'place: KEY'"
+        )
+    return data
+
+
 class Booking(Strict):
     date: dt.date
     time: dt.time
-    location: Text | None = None
+    place: Slug | None = None
+
+    _location = model_validator(mode="before")(_no_free_location)
 
 
 class MeetingSettings(Strict):
     duration_minutes: int = Field(default=120, ge=15, le=600)
-    location: Text | None = None
+    place: Slug | None = None
     time: dt.time | None = None
     standing_day: StandingDay | None = None
     agenda: list[Text] = []
+
+    _location = model_validator(mode="before")(_no_free_location)
 
 
 class Message(Strict):
@@ -601,6 +635,7 @@ class Profile(Strict):
     school_years: SchoolYears
     roles: list[RoleDefinition] = []
     people: list[Person] = Field(min_length=1)
+    places: list[Place] = []
     routines: list[Routine] = []
     cases: CaseRules = CaseRules()
 
@@ -640,6 +675,11 @@ def reference_problems(profile: Profile) -> list[Problem]:
     for i, unit in enumerate(profile.units):
         if unit.district is not None and unit.district not in districts:
             problems.append((("units", i, "district"), f"unknown district {unit.district!r}"))
+    problems += [
+        (("places", i, "unit"), "no unit with that key")
+        for i, place in enumerate(profile.places)
+        if place.unit is not None and place.unit not in units
+    ]
     for i, person in enumerate(profile.people):
         for j, assignment in enumerate(person.roles):
             where: Path = ("people", i, "roles", j)
@@ -651,6 +691,7 @@ def reference_problems(profile: Profile) -> list[Problem]:
         if routine.key in RESERVED_ROUTINE_KEYS:
             problems.append((("routines", i, "key"), f"{routine.key!r} is reserved for case work"))
         problems += _routine_reference_problems(("routines", i), routine, roles, units)
+        problems += _place_problems(("routines", i), routine, {p.key for p in profile.places})
     problems += _case_rule_problems(profile.cases, roles, units)
     return problems
 
@@ -680,6 +721,7 @@ def _duplicate_keys(profile: Profile) -> list[Problem]:
         "people": [p.key for p in profile.people],
         "routines": [r.key for r in profile.routines],
         "roles": [r.key for r in profile.roles],
+        "places": [p.key for p in profile.places],
     }
     for section, keys in sections.items():
         seen: set[str] = set()
@@ -687,6 +729,19 @@ def _duplicate_keys(profile: Profile) -> list[Problem]:
             if key in seen:
                 problems.append(((section, i, "key"), f"duplicate key {key!r}"))
             seen.add(key)
+    return problems
+
+
+def _place_problems(where: Path, routine: Routine, places: set[str]) -> list[Problem]:
+    """A meeting's place, and each booking's, must be one of the profile's places."""
+    problems: list[Problem] = []
+    if routine.meeting is not None and routine.meeting.place not in (None, *places):
+        problems.append(((*where, "meeting", "place"), "no place with that key under 'places'"))
+    for year, booking in routine.bookings.items():
+        if booking.place not in (None, *places):
+            problems.append(
+                ((*where, "bookings", year, "place"), "no place with that key under 'places'")
+            )
     return problems
 
 

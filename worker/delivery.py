@@ -297,6 +297,8 @@ def _invite(
     agenda = "\n".join(f"- {item}" for item in meeting.get("agenda", []))
     # The summary first: for a case it is what names the case (its neutral reference).
     description = f"{summary}\n\nDagordning:\n{agenda}" if agenda else summary
+    if meeting.get("video"):  # the place's video link, from the profile
+        description += f"\n\nVideolänk: {meeting['video']}"
     method = meeting.get("method", "REQUEST")
     cancelled = method == "CANCEL"
     own = row.recipient_email.strip().lower() == organizer["email"].strip().lower()

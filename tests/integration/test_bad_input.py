@@ -355,7 +355,7 @@ def test_html_and_icalendar_escaping_in_a_delivered_invite(
         '    name: "Möte <b>våren</b> & co; del 1, 2"\n',
     )
     text = variant.read_text(encoding="utf-8").replace(
-        "      location: Stadshuset\n", '      location: "Stadshuset; sal 3, <plan 2>"\n'
+        "    name: Stadshuset\n", '    name: "Stadshuset; sal 3, <plan 2>"\n'
     )
     variant.write_text(text, encoding="utf-8")
     load(session_factory, variant, NOW)

@@ -38,13 +38,16 @@ def with_booking(
     """MINIMAL with a `bookings:` entry for the spring meeting."""
     year = year or int(date[:4])
     lines = [f'    bookings:\n      {year}:\n        date: {date}\n        time: "{time}"\n']
-    if location is not None:
-        lines.append(f"        location: {location}\n")
-    text = MINIMAL.read_text(encoding="utf-8")
+    if location is not None:  # a place is chosen by key: Stadshuset, or Rådhuset added below
+        lines.append(f"        place: {PLACE_KEYS[location]}\n")
+    text = MINIMAL.read_text(encoding="utf-8") + "  - key: radhuset\n    name: Rådhuset\n"
     assert text.count(AGENDA) == 1
     target = tmp_path / "profile.yaml"
     target.write_text(text.replace(AGENDA, AGENDA + "".join(lines)), encoding="utf-8")
     return target
+
+
+PLACE_KEYS = {"Stadshuset": "stadshuset", "Rådhuset": "radhuset"}
 
 
 def line_of(path: Path, start: str) -> int:

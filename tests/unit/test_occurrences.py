@@ -95,7 +95,7 @@ MEETING = routine(
     key="samverkansmote-var",
     kind="meeting",
     when={"month": 4},
-    meeting={"duration_minutes": 120, "location": "Stadshuset"},
+    meeting={"duration_minutes": 120, "place": "stadshuset"},
     messages=[
         {
             "purpose": "boka-6v",

@@ -242,7 +242,7 @@ def test_cooperation_meetings(profile: Profile, key: str, month: int) -> None:
     meeting = routine.meeting
     assert meeting.duration_minutes == 120
     assert meeting.time == dt.time(13, 0)
-    assert meeting.location
+    assert meeting.place == "stadshuset-linnen"
     assert meeting.standing_day is None
     assert meeting.agenda == AGENDA
     by_purpose = {m.purpose: m for m in routine.messages}

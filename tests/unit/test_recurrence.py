@@ -73,7 +73,7 @@ def test_a_recurring_meeting_is_held_at_its_standing_time_on_each_day() -> None:
     r = routine(
         {"rrule": "FREQ=MONTHLY;BYMONTH=2,5,9,11;BYDAY=1TH"},
         kind="meeting",
-        meeting={"time": "09:00", "duration_minutes": 90, "location": "Stadshuset"},
+        meeting={"time": "09:00", "duration_minutes": 90, "place": "stadshuset"},
         messages=[
             {
                 "purpose": "kallelse",
