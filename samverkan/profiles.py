@@ -19,15 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
+from samverkan.attachments import AttachmentProblem, read_attachment
 from samverkan.errors import ProfileError
-from samverkan.yamlsource import Located, read_yaml
+from samverkan.yamlsource import Located, parse_bytes, read_profile_bytes
 from scheduler.bookings import check_booking
 from scheduler.occurrences import occurrences
 from scheduler.planner import PlanResult, replan
 from scheduler.privacy import contains_identity_number
 from scheduler.spec import Problem, Profile, Routine, reference_problems
 
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 # How many years ahead a routine must occur at least once to be a routine at all.
 OCCURS_WITHIN_YEARS = 10
 
@@ -61,7 +61,8 @@ class LoadResult:
 
 def validate_profile(path: Path, today: dt.date) -> ValidProfile:
     """Read and check `path` completely; raise ProfileError listing every problem found."""
-    located = read_yaml(path)
+    raw = read_profile_bytes(path)
+    located = parse_bytes(raw, path)
     if not isinstance(located.data, dict):
         raise ProfileError(
             f"{path}:1: a profile is a mapping of sections (municipality, units, ...)"
@@ -81,7 +82,7 @@ def validate_profile(path: Path, today: dt.date) -> ValidProfile:
     problems += attachment_problems
     if problems:
         raise ProfileError(_describe(path, located, problems))
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = hashlib.sha256(raw).hexdigest()
     return ValidProfile(path=path, sha256=sha, profile=profile, attachments=attachments)
 
 
@@ -179,16 +180,13 @@ def _read_attachments(
         files: list[Attachment] = []
         for j, name in enumerate(routine.attachments):
             where = ("routines", i, "attachments", j)
-            file = (base / name).resolve()
-            if not file.is_file():
-                problems.append((where, f"attachment {name!r} does not exist (looked in {base})"))
+            try:
+                filename, content = read_attachment(base, name)
+            except AttachmentProblem as exc:
+                problems.append((where, str(exc)))
                 continue
-            size = file.stat().st_size
-            if size > MAX_ATTACHMENT_BYTES:
-                problems.append((where, f"attachment {name!r} is {size} bytes; at most 10 MiB"))
-                continue
-            mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-            files.append(Attachment(file.name, mime, file.read_bytes()))
+            mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            files.append(Attachment(filename, mime, content))
         found[routine.key] = files
     return found, problems
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from samverkan.errors import ProfileError
+from samverkan.files import FileTooLarge, UnreadableFile, read_regular_file
 
 MAX_BYTES = 2 * 1024 * 1024
 # Aliases (`*agenda`) are expanded: a small file could otherwise expand to millions of values.
@@ -44,14 +45,24 @@ class Located:
 
 def read_yaml(path: Path) -> Located:
     """Parse `path`; raise ProfileError naming file and line for anything unreadable."""
+    return parse_bytes(read_profile_bytes(path), path)
+
+
+def read_profile_bytes(path: Path) -> bytes:
+    """The bytes of a profile file: a regular file, read no further than the limit."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read the file: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
+        return read_regular_file(path, MAX_BYTES)
+    except FileTooLarge:
         raise ProfileError(
-            f"{path}: the file is {len(raw)} bytes; a profile may be at most {MAX_BYTES}"
-        )
+            f"{path}: the file is larger than {MAX_BYTES} bytes; a profile may be at most "
+            f"{MAX_BYTES}"
+        ) from None
+    except UnreadableFile as exc:
+        raise ProfileError(f"{path}: the file {exc}") from None
+
+
+def parse_bytes(raw: bytes, path: Path) -> Located:
+    """Decode `raw` (read from `path`) as UTF-8 and parse it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
