@@ -13,11 +13,11 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     field_validator,
     model_validator,
@@ -55,7 +55,18 @@ def _ascii_local_part(value: str) -> str:
     return value
 
 
-Email = Annotated[EmailStr, AfterValidator(_ascii_local_part)]
+def _bare_address(value: str) -> str:
+    # A bare `local@domain` only, as docs/profiles.md promises: pydantic's EmailStr accepts
+    # `Name <x@y>` and keeps the address inside the brackets, so what was read is not what is
+    # mailed. email-validator refuses display names, brackets, comments, quoting and spaces.
+    try:
+        valid = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from None
+    return str(valid.normalized)
+
+
+Email = Annotated[str, AfterValidator(_bare_address), AfterValidator(_ascii_local_part)]
 StaffDomain = Annotated[
     str,
     Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
@@ -669,6 +680,7 @@ def reference_problems(profile: Profile) -> list[Problem]:
     """Every name in the profile that points at nothing, each with the path of its field."""
     problems: list[Problem] = []
     problems += _duplicate_keys(profile)
+    problems += _shared_addresses(profile)
     districts = {d.key for d in profile.districts}
     units = {u.key for u in profile.units}
     roles = profile.role_names()
@@ -742,6 +754,31 @@ def _place_problems(where: Path, routine: Routine, places: set[str]) -> list[Pro
             problems.append(
                 ((*where, "bookings", year, "place"), "no place with that key under 'places'")
             )
+    return problems
+
+
+def _shared_addresses(profile: Profile) -> list[Problem]:
+    """Two people with one address would each get their own copy of every message: refused.
+
+    Addresses are compared without regard to case (mail systems treat them alike). A shared
+    mailbox is one person with several roles. The message names the other person, not the
+    address, so the error shows no more than the file's line and keys.
+    """
+    problems: list[Problem] = []
+    first: dict[str, tuple[int, str]] = {}
+    for i, person in enumerate(profile.people):
+        address = person.email.casefold()
+        if address in first:
+            index, key = first[address]
+            problems.append(
+                (
+                    ("people", i, "email"),
+                    f"the same address as people[{index}] (key {key!r}); each person needs "
+                    "their own address (a shared mailbox is one person with several roles)",
+                )
+            )
+        else:
+            first[address] = (i, person.key)
     return problems
 
 
