@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import models
+from samverkan.dates import DAY_RULE, parse_day
 from samverkan.errors import NotFoundError, SamverkanError
 from scheduler import cases as rules_
 from scheduler.bookings import NonexistentLocalTime
@@ -246,10 +247,10 @@ def check_address(email: str, what: str) -> str:
 
 
 def _day(text: str, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise CaseInputError(f"{what}: not a date; write YYYY-MM-DD") from None
+    day = parse_day(text)  # within the planned years: deadlines are counted from it
+    if day is None:
+        raise CaseInputError(f"{what}: give {DAY_RULE}")
+    return day
 
 
 # --- reports ------------------------------------------------------------------------------------

@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select, text
 
 import models
 from models.db import transaction
 from samverkan.cli_cases import case_app, report_app
-from samverkan.errors import NotFoundError, SamverkanError
+from samverkan.dates import DAY_RULE, FIRST_YEAR, LAST_YEAR, MOMENT_RULE, parse_day, parse_moment
+from samverkan.errors import NotFoundError
 from samverkan.logs import configure_logging
 from samverkan.settings import ROOT, Settings, load_settings
 
@@ -35,8 +37,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Markup and emoji codes off: what is printed includes what people typed and what profiles
+# name, and `[/x]` or `:x:` in it must print as written (markup raised on a stray closing tag).
+console = Console(markup=False, emoji=False)
+errors = Console(stderr=True, markup=False, emoji=False)
 
 EXAMPLE_PROFILE = ROOT / "profiles" / "exempel.yaml"
 
@@ -64,17 +68,17 @@ def _runtime() -> Runtime:
 def _now(value: str | None) -> dt.datetime:
     if value is None:
         return dt.datetime.now(dt.UTC)
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            "not a moment; write YYYY-MM-DDTHH:MM", param_hint="--now"
-        ) from None
-    if moment.tzinfo is None:
-        from scheduler.calendar import STOCKHOLM
+    moment = parse_moment(value)
+    if moment is None:
+        raise typer.BadParameter(f"give {MOMENT_RULE}", param_hint="--now")
+    return moment
 
-        moment = moment.replace(tzinfo=STOCKHOLM)
-    return moment.astimezone(dt.UTC)
+
+def _day(value: str, option: str) -> dt.date:
+    day = parse_day(value)
+    if day is None:
+        raise typer.BadParameter(f"give {DAY_RULE}", param_hint=option)
+    return day
 
 
 def _municipality_id(session: Session, key: str | None) -> int:
@@ -98,6 +102,7 @@ NowOption = Annotated[
     typer.Option("--now", help="Act as if it were this moment (ISO, local time if no offset)."),
 ]
 MunicipalityOption = Annotated[str | None, typer.Option("--municipality", "-m")]
+Concurrency = Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)]
 
 
 @app.command()
@@ -134,7 +139,9 @@ def load(
 
 @app.command()
 def plan(
-    year: Annotated[int, typer.Option("--year", help="Calendar year to show.")],
+    year: Annotated[
+        int, typer.Option("--year", help="Calendar year to show.", min=FIRST_YEAR, max=LAST_YEAR)
+    ],
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     municipality: MunicipalityOption = None,
 ) -> None:
@@ -198,7 +205,7 @@ def book(
             _now(now),
             settings.horizon_days,
         )
-    console.print(outcome)
+    console.print(outcome, soft_wrap=True)
 
 
 @app.command()
@@ -212,10 +219,7 @@ def simulate(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run the real delivery path over a date range in simulated time."""
-    try:
-        first, last = dt.date.fromisoformat(from_), dt.date.fromisoformat(to)
-    except ValueError:
-        raise typer.BadParameter("not a date; write YYYY-MM-DD", param_hint="--from/--to") from None
+    first, last = _day(from_, "--from"), _day(to, "--to")
     if last < first:
         raise typer.BadParameter("--to is before --from")
     if worker not in ("embedded", "external"):
@@ -279,7 +283,10 @@ def _print_summary(result: SimulationResult, settings: Settings) -> None:
     for routine in sorted(result.by_routine):
         counts = result.by_routine[routine]
         table.add_row(routine, *(str(counts.get(s, 0)) for s in statuses))
-    table.add_row("[b]total[/b]", *(f"[b]{result.outcomes.get(s, 0)}[/b]" for s in statuses))
+    table.add_row(
+        Text("total", style="bold"),
+        *(Text(str(result.outcomes.get(s, 0)), style="bold") for s in statuses),
+    )
     console.print(table)
     where = (
         f"SMTP {settings.smtp.host}:{settings.smtp.port}"
@@ -294,7 +301,7 @@ def _print_summary(result: SimulationResult, settings: Settings) -> None:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    concurrency: Concurrency = 2,
     beat: Annotated[bool, typer.Option(help="Also run beat in this process.")] = False,
     pool: Annotated[str, typer.Option(help="prefork, threads or solo")] = "prefork",
 ) -> None:
@@ -321,7 +328,7 @@ def beat() -> None:
 
 
 @app.command()
-def run(concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2) -> None:
+def run(concurrency: Concurrency = 2) -> None:
     """The embedded default: one worker with beat inside it. Stop with Ctrl-C."""
     worker(concurrency=concurrency, beat=True, pool="prefork")
 
@@ -347,7 +354,12 @@ def health() -> None:
 
 @app.command()
 def demo(
-    year: Annotated[int | None, typer.Option(help="Year to simulate (default: next year).")] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(
+            help="Year to simulate (default: next year).", min=FIRST_YEAR, max=LAST_YEAR - 1
+        ),
+    ] = None,
 ) -> None:
     """Load the example profile, book the autumn meeting, simulate a whole year into .eml files.
 
@@ -395,20 +407,14 @@ app.add_typer(case_app, name="case")
 
 
 def main() -> None:
-    from samverkan.cli_errors import UsageError, usage_problem
+    raise SystemExit(invoke(sys.argv[1:]))
 
-    try:
-        code = app(standalone_mode=False)
-    except UsageError as exc:  # click's own text would repeat what was typed
-        errors.print(f"error: {usage_problem(exc)}", highlight=False, markup=False, soft_wrap=True)
-        raise SystemExit(2) from None
-    except typer.Abort:
-        errors.print("aborted", highlight=False, markup=False)
-        raise SystemExit(1) from None
-    except SamverkanError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
-        raise SystemExit(2) from None
-    raise SystemExit(code if isinstance(code, int) else 0)
+
+def invoke(args: list[str]) -> int:
+    """Run the command `args`; the exit code: 0 done, 2 refused (nothing changed), 1 failed."""
+    from samverkan.clierrors import run_guarded
+
+    return run_guarded(app, args, errors)
 
 
 if __name__ == "__main__":

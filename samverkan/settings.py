@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from samverkan.errors import SettingsError
@@ -23,6 +23,9 @@ PREFIX = "SAMVERKAN_"
 _NOT_SETTINGS = ("SAMVERKAN_TEST_",)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+DAY_SECONDS = 24 * 3600
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -96,20 +99,25 @@ class Settings(BaseSettings):
     var_dir: Path = ROOT / "var"
     templates_dir: Path = ROOT / "templates"
     timezone: str = "Europe/Stockholm"
-    # How far ahead the planner writes outbox rows.
-    horizon_days: int = 400
+    # How far ahead the planner writes outbox rows (at most ten years: dates stay in range).
+    horizon_days: Annotated[int, Field(ge=1, le=3660)] = 400
     # A claimed row not finished within this lease is put back by the sweeper.
-    lease_seconds: int = 600
+    lease_seconds: Annotated[int, Field(ge=1, le=DAY_SECONDS)] = 600
     # Transient failures are retried with backoff for this long after the first attempt.
-    retry_horizon_hours: float = 72.0
-    retry_base_seconds: float = 60.0
+    retry_horizon_hours: Annotated[float, Field(gt=0, le=24 * 31, allow_inf_nan=False)] = 72.0
+    retry_base_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 60.0
     # Rows handed to workers per tick at the most (the rest wait for the next tick).
-    tick_batch: int = 2000
+    tick_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     # Seconds between two beat ticks (one heartbeat: what is due is asked of the database).
-    tick_seconds: float = 60.0
+    tick_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 60.0
     # Seconds between two sweeps (rows claimed longer ago than the lease are put back).
-    sweep_seconds: float = 300.0
-    log_level: str = "INFO"
+    sweep_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 300.0
+    log_level: LogLevel = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="before")
     @classmethod
@@ -138,13 +146,6 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("horizon_days", "lease_seconds", "tick_batch", "tick_seconds", "sweep_seconds")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than zero")
         return value
 
     @field_validator("database_url")
