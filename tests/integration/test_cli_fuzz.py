@@ -222,8 +222,8 @@ def fuzz_env(
     session_factory: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
-    """A database with the cases profile, a report and a case; settings pointing at it; the
-    long-running parts (worker, beat, a simulated year) replaced by stubs."""
+    """A database with the cases profile, a report and a case with consent; settings pointing
+    at it; the long-running parts (worker, beat, a simulated year) replaced by stubs."""
     import worker.app
     import worker.runtime
 
@@ -233,7 +233,10 @@ def fuzz_env(
         report = cases.ReportRequest(unit="ekskolan", reporter="rut", district="norr")
         KNOWN.append(cases.register_report(session, municipality, report, LOADED).reference)
         request = cases.CaseRequest(owner="rut", by="rut", school="ekskolan", family_worker="fia")
-        KNOWN.append(cases.open_case(session, municipality, request, LOADED).reference)
+        reference = cases.open_case(session, municipality, request, LOADED).reference
+        consent = cases.ConsentRequest("rut", "vårdnadshavarna", "samverkansmöte", None, False)
+        cases.record_consent(session, municipality, reference, consent, LOADED)
+        KNOWN.append(reference)
     for key in [k for k in os.environ if k.startswith("SAMVERKAN_")]:
         if not key.startswith("SAMVERKAN_TEST_"):
             monkeypatch.delenv(key)
