@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
+from samverkan.dates import DAY_RULE, parse_day
 from samverkan.errors import NotFoundError, SamverkanError
 from samverkan.profiles import upsert_booking
 from scheduler.bookings import check_booking
@@ -73,10 +74,9 @@ def book_meeting(
 
 
 def _parse(date_text: str, time_text: str) -> tuple[dt.date, dt.time]:
-    try:
-        day = dt.date.fromisoformat(date_text)
-    except ValueError:
-        raise BookingError("DATE: not a date; write YYYY-MM-DD") from None
+    day = parse_day(date_text)  # within the planned years: horizons are added to it
+    if day is None:
+        raise BookingError(f"DATE: give {DAY_RULE}")
     try:
         start_time = dt.time.fromisoformat(time_text)
     except ValueError:

@@ -33,7 +33,7 @@ from models.db import transaction
 from samverkan import cases, cli
 from scheduler.calendar import STOCKHOLM
 from tests.e2e.processes import SAMVERKAN, clean_env
-from tests.profiles import DATA, load, snapshot
+from tests.profiles import DATA, MINIMAL, load, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -411,3 +411,16 @@ def test_arguments_that_are_not_utf8_are_refused_by_the_real_program(
     output = (done.stdout + done.stderr).decode("utf-8", "replace")
     assert done.returncode == 2, output
     assert "error:" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("day", ["9999-04-13", "0001-04-13", "2201-04-13"])
+def test_a_meeting_booked_outside_the_planned_years_is_refused(
+    day: str, fuzz_env: None, engine: Engine
+) -> None:
+    code, output = run_in_process(["load", str(MINIMAL), "--now", "2026-11-22T10:00"])
+    assert code == 0, output
+    before = snapshot(engine)
+    code, output = run_in_process(["book", "samverkansmote-var", day, "13:00", "-m", "liten"])
+    assert code == 2, output
+    assert "from 2000-01-01 to 2200-12-31" in output and day not in output
+    assert snapshot(engine) == before
