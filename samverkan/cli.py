@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -170,7 +169,7 @@ def plan(
             kind,
             str(len(item["recipients"])),
             item["subject"],
-            escape(state),
+            state,  # printed as written: the console has markup off
         )
     console.print(table)
 
