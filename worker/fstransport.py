@@ -31,27 +31,6 @@ class Channel(filesystem.Channel):
             handle.write(str(dumps(payload)).encode("utf-8"))  # type: ignore[no-untyped-call]
         os.replace(partial, final)
 
-    def _queue_bind(self, exchange: Any, routing_key: Any, pattern: Any, queue: Any) -> None:
-        # kombu creates an exchange's binding table with open("wb") and writes it after taking
-        # its lock, so a publisher reading the table in between reads an empty file and fails
-        # with a JSONDecodeError. A new table is written aside and linked into place (atomic,
-        # and refused if another process created it meanwhile); an existing one is updated by
-        # kombu's own read-modify-write under its lock.
-        file = self._exchange_file(exchange)  # type: ignore[no-untyped-call]
-        if not file.exists():
-            self.control_folder.mkdir(parents=True, exist_ok=True)
-            entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
-            partial = file.with_name(f"{file.name}.{uuid.uuid4()}.part")
-            partial.write_bytes(str(dumps([entry])).encode("utf-8"))  # type: ignore[no-untyped-call]
-            try:
-                os.link(partial, file)
-                return
-            except FileExistsError:
-                pass
-            finally:
-                partial.unlink()
-        super()._queue_bind(exchange, routing_key, pattern, queue)  # type: ignore[no-untyped-call]
-
 
 class Transport(filesystem.Transport):
     Channel = Channel
