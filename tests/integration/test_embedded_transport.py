@@ -20,7 +20,7 @@ from typing import Any
 from kombu import Connection, Exchange, Producer, Queue
 
 import worker.fstransport  # noqa: F401  (registers the scheme)
-from samverkan.settings import load_settings
+from core.settings import load_settings
 from worker.app import broker_options
 
 
