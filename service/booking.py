@@ -9,17 +9,13 @@ from sqlalchemy.orm import Session
 
 import models
 from core.dates import DAY_RULE, parse_day
-from core.errors import NotFoundError, SamverkanError
+from core.errors import BookingError as BookingError  # re-exported
+from core.errors import NotFoundError
 from scheduler.bookings import check_booking
 from scheduler.places import unknown_place
 from scheduler.planner import replan
 from scheduler.spec import Routine
 from service.profiles import upsert_booking
-
-
-class BookingError(SamverkanError):
-    """The meeting cannot be booked like that."""
-
 
 PLACE_RULE = (
     "--place: no place with that key; a meeting's place is one of the keys under 'places' in "

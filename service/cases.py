@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 import models
 from core.dates import DAY_RULE, parse_day
-from core.errors import NotFoundError, SamverkanError
+from core.errors import CaseInputError as CaseInputError  # re-exported
+from core.errors import NotFoundError
 from scheduler import cases as rules_
 from scheduler.bookings import NonexistentLocalTime
 from scheduler.calendar import STOCKHOLM, local_date
@@ -50,10 +51,6 @@ log = logging.getLogger("samverkan.cases")
 
 ADMINISTRATOR = "administrator"
 MAX_TEXT = 4000
-
-
-class CaseInputError(SamverkanError):
-    """The request names something that does not exist or is malformed; nothing was changed."""
 
 
 @dataclass

@@ -32,7 +32,8 @@ from email.utils import format_datetime
 from email_validator import EmailNotValidError, validate_email
 from icalendar import Calendar
 
-from core.errors import PermanentDeliveryError, SamverkanError
+from core.errors import HeaderInjectionError as HeaderInjectionError  # re-exported
+from core.errors import PermanentDeliveryError
 from scheduler import identity
 
 INVITE_FILENAME = "inbjudan.ics"
@@ -61,16 +62,6 @@ _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII, no "<",
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _MIME_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _ITIP_METHOD = re.compile(r"[A-Z][A-Z-]*")
-
-
-class HeaderInjectionError(SamverkanError, ValueError):
-    """A header value holds a control character or would break the structure of the header."""
-
-    def __init__(
-        self, field: str, problem: str = "must not contain CR, LF or other control characters"
-    ) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
 
 
 @dataclass(frozen=True)
