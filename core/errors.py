@@ -88,6 +88,7 @@ class HeaderInjectionError(SamverkanError, ValueError):
         self, field: str, problem: str = "must not contain CR, LF or other control characters"
     ) -> None:
         super().__init__(f"{field}: {problem}")
+        self.field = field
 
 
 # --- running: the broker, simulation, delivery ----------------------------------------------

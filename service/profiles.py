@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 import models
 from core.errors import ProfileError
 from scheduler.bookings import check_booking
+from scheduler.identity import sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import occurrences
 from scheduler.planner import PlanResult, replan
 from scheduler.privacy import contains_identity_number
@@ -216,23 +218,22 @@ def _sync_municipality(
     session: Session, valid: ValidProfile, now: dt.datetime
 ) -> tuple[models.Municipality, bool]:
     spec = valid.profile.municipality
-    calendar = {
-        "send_time": spec.send_time.isoformat(),
-        "intake_phone": spec.intake_phone,
-        "staff_domains": list(spec.staff_domains) or [str(spec.sender.email).rsplit("@", 1)[1]],
-        "school_years": valid.profile.school_years.model_dump(mode="json"),
-        "roles": valid.profile.role_names(),
-        "cases": valid.profile.cases.model_dump(mode="json"),
-        # unit key → its school stages (parent-meeting reminders name only these)
-        "unit_stages": {u.key: u.school_stages() for u in valid.profile.units if u.school_stages()},
-        # Meeting places by key: a booking stores the key, messages are built from these.
-        "places": {p.key: p.model_dump(mode="json", exclude={"key"}) for p in valid.profile.places},
-    }
+    sender_email = str(spec.sender.email)
+    calendar = MunicipalitySettings(
+        send_time=spec.send_time,
+        school_years=valid.profile.school_years,
+        role_names=valid.profile.role_names(),
+        intake_phone=spec.intake_phone,
+        staff_domains=tuple(spec.staff_domains) or (sender_domain(sender_email),),
+        cases=valid.profile.cases,
+        unit_stages={u.key: u.school_stages() for u in valid.profile.units if u.school_stages()},
+        places={p.key: p.model_dump(mode="json", exclude={"key"}) for p in valid.profile.places},
+    ).to_json()
     row = session.scalar(select(models.Municipality).where(models.Municipality.key == spec.key))
     values: dict[str, Any] = {
         "name": spec.name,
         "sender_name": spec.sender.name,
-        "sender_email": str(spec.sender.email),
+        "sender_email": sender_email,
         "calendar": calendar,
         "profile_path": str(valid.path),
         "profile_sha256": valid.sha256,
