@@ -81,7 +81,7 @@ class Attachment:
     mime_type: str  # e.g. "application/pdf"
 
 
-def message_id_for(idempotency_key: str, domain: str) -> str:
+def checked_message_id(idempotency_key: str, domain: str) -> str:
     """The Message-ID for a delivery: the same key always gives the same id.
 
     ``"<" + sha256(key).hexdigest()[:40] + "@" + domain + ">"``; a resent message keeps its id,
