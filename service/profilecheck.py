@@ -19,7 +19,8 @@ from core.errors import ProfileError
 from scheduler.bookings import check_booking
 from scheduler.occurrences import occurrences
 from scheduler.privacy import contains_identity_number
-from scheduler.spec import Problem, Profile, reference_problems
+from scheduler.spec import Profile
+from scheduler.specrefs import Problem, reference_problems
 from service.attachments import AttachmentProblem, read_attachment
 from service.yamlsource import Located, parse_bytes, read_profile_bytes
 
