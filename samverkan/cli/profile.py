@@ -56,7 +56,7 @@ def plan(
     runtime = common.runtime()
     with runtime.sessions() as session:
         municipality_id = common.municipality_id(session, municipality)
-        items = year_plan(session, municipality_id, year, runtime.renderer)
+        items = year_plan(session, municipality_id, year, runtime.renderer, runtime.clock.now())
     if format == "json":
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=2) + "\n")
         return
