@@ -216,6 +216,23 @@ def test_role_that_changed_hands_goes_to_the_new_holder(
     assert [m["To"].addresses[0].addr_spec for m in mailer.messages] == ["bo@liten.se"]
 
 
+def test_the_row_of_a_former_holder_is_cancelled_with_the_reason(
+    delivery: Delivery, mailer: MemoryMailer
+) -> None:
+    sessions = delivery.sessions
+    (for_cecilia,) = by_purpose(sessions, "underlag")
+    with transaction(sessions) as session:
+        bo = session.scalars(select(models.Person).where(models.Person.key == "bo")).one()
+        cecilia = session.scalars(select(models.Person).where(models.Person.key == "cecilia")).one()
+        bo.roles[0].valid_to = None
+        cecilia.roles = []
+    claim(sessions, for_cecilia.due_at)
+    deliver_one(delivery, for_cecilia.id, for_cecilia.due_at)
+    cancelled = row(sessions, for_cecilia.id)
+    assert cancelled.status == Status.CANCELLED
+    assert cancelled.cancel_reason == "recipient no longer holds rektor; 1 new holder(s) planned"
+
+
 def test_sweeper_puts_back_rows_whose_worker_never_finished(loaded: sessionmaker[Session]) -> None:
     (reminder,) = by_purpose(loaded, "paminnelse-30")
     claimed = claim(loaded, reminder.due_at)
