@@ -21,6 +21,7 @@ from core.errors import NotFoundError
 from core.logs import configure_logging
 from core.settings import ROOT, Settings, load_settings
 from models.db import transaction
+from samverkan.cli_calloff import meeting_app
 from samverkan.cli_cases import case_app, report_app
 
 if TYPE_CHECKING:
@@ -403,6 +404,7 @@ def demo(
 
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
+app.add_typer(meeting_app, name="meeting")
 
 
 def main() -> None:
