@@ -18,7 +18,8 @@ import models
 from scheduler import lifecycle, outbox
 from scheduler.calendar import STOCKHOLM
 from scheduler.directory import Holder, RoleDirectory, load_directory
-from scheduler.identity import event_uid, idempotency_key, message_id_for
+from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import (
     BookingInfo,
     MessageTiming,
@@ -47,7 +48,7 @@ class Municipal:
 
     @property
     def domain(self) -> str:
-        return self.sender_email.rsplit("@", 1)[1]
+        return sender_domain(self.sender_email)
 
 
 @dataclass(frozen=True)
@@ -275,14 +276,7 @@ def _row(
         municipality.key, routine.key, timing.occurrence.key, purpose, holder.person_key
     )
     context = dict(base)
-    context["recipient"] = {
-        "name": holder.name,
-        "roles": list(holder.role_names),
-        "units": [
-            {"name": name, "kind": kind, "stages": municipality.unit_stages.get(key, [])}
-            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
-        ],
-    }
+    context["recipient"] = recipient_context(holder, municipality.unit_stages)
     return PlannedRow(
         key=key,
         routine=routine.key,
@@ -294,6 +288,22 @@ def _row(
         due_at=timing.due_at,
         message_id=message_id_for(key, municipality.domain),
     )
+
+
+def recipient_context(
+    holder: Holder, unit_stages: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The `recipient` a template sees: name, roles, units (with their school stages when
+    `unit_stages` is given: parent-meeting reminders name only those)."""
+    units: list[dict[str, Any]]
+    if unit_stages is None:
+        units = [{"name": name, "kind": kind} for name, kind in holder.units]
+    else:
+        units = [
+            {"name": name, "kind": kind, "stages": unit_stages.get(key, [])}
+            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
+        ]
+    return {"name": holder.name, "roles": list(holder.role_names), "units": units}
 
 
 def _keys(holder: Holder) -> tuple[str, ...]:
@@ -377,18 +387,18 @@ def _meeting_context(
 
 def planning_input(session: Session, municipality_id: int) -> PlanningInput:
     row = session.get_one(models.Municipality, municipality_id)
-    calendar = row.calendar
+    settings = MunicipalitySettings.of(row)
     municipal = Municipal(
         id=row.id,
         key=row.key,
         name=row.name,
         sender_name=row.sender_name,
         sender_email=row.sender_email,
-        send_time=dt.time.fromisoformat(calendar["send_time"]),
-        school_years=SchoolYears.model_validate(calendar["school_years"]),
-        role_names=dict(calendar["roles"]),
-        unit_stages=dict(calendar.get("unit_stages", {})),
-        places=dict(calendar.get("places") or {}),
+        send_time=settings.send_time,
+        school_years=settings.school_years,
+        role_names=dict(settings.role_names),
+        unit_stages=dict(settings.unit_stages),
+        places=dict(settings.places),
     )
     routines: list[tuple[Routine, list[dict[str, str]]]] = []
     retired: list[tuple[Routine, list[dict[str, str]]]] = []

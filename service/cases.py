@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 import models
 from core.dates import DAY_RULE, parse_day
-from core.errors import NotFoundError, SamverkanError
+from core.errors import CaseInputError as CaseInputError  # re-exported
+from core.errors import NotFoundError
 from scheduler import cases as rules_
 from scheduler.bookings import NonexistentLocalTime
 from scheduler.calendar import STOCKHOLM, local_date
@@ -42,6 +43,7 @@ from scheduler.caseoutbox import (
     sync_rows,
 )
 from scheduler.cases import CASE, REPORT, CaseRuleError, CaseState, MeetingState, ReportState
+from scheduler.municipality import MunicipalitySettings
 from scheduler.places import unknown_place
 from scheduler.privacy import refuse_identity_number
 from scheduler.spec import SCHOOL_KINDS, UnitKind
@@ -50,10 +52,6 @@ log = logging.getLogger("samverkan.cases")
 
 ADMINISTRATOR = "administrator"
 MAX_TEXT = 4000
-
-
-class CaseInputError(SamverkanError):
-    """The request names something that does not exist or is malformed; nothing was changed."""
 
 
 @dataclass
@@ -227,7 +225,7 @@ def _free_text(text: str, what: str) -> str:
 
 def check_place(municipality: models.Municipality, key: str | None) -> str | None:
     """A meeting's place is chosen by key from the profile: nothing typed reaches an invite."""
-    if unknown_place(municipality.calendar.get("places") or {}, key):
+    if unknown_place(MunicipalitySettings.of(municipality).places, key):
         raise CaseInputError(
             "--place: no place with that key; a meeting's place is one of the keys under "
             "'places' in the profile (free text is not accepted)"
@@ -333,7 +331,7 @@ def register_report(
         guardians_notified=len(guardians),
     )
     outcome = Outcome(reference, [f"Anmälan {reference} registrerad; mottagare: {intake.name}"])
-    phone = intake.phone or municipality.calendar.get("intake_phone")
+    phone = intake.phone or MunicipalitySettings.of(municipality).intake_phone
     if request.acute or request.suspected_abuse:
         outcome.lines.append(
             f"BRÅDSKANDE: ring {intake.name} på {phone or 'mottagningens nummer'} innan du "

@@ -18,7 +18,7 @@ from scheduler.directory import load_directory
 from scheduler.occurrences import BookingInfo, occurrences
 from scheduler.planner import planning_input, replan
 from scheduler.spec import Routine
-from service.profiles import call_off
+from service.profilesync import call_off
 
 log = logging.getLogger("samverkan.meetings")
 

@@ -30,10 +30,10 @@ def year_plan(
     municipality_id: int,
     year: int,
     renderer: Renderer,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> list[dict[str, Any]]:
-    """One item per occurrence (on its day) and one per message (on its due day), by date."""
-    now = now or dt.datetime.now(dt.UTC)
+    """One item per occurrence (on its day) and one per message (on its due day), by date;
+    a message's state is told as of `now`."""
     data = planning_input(session, municipality_id)
     start = dt.datetime(year, 1, 1, tzinfo=STOCKHOLM).astimezone(dt.UTC)
     end = dt.datetime(year + 1, 1, 1, tzinfo=STOCKHOLM).astimezone(dt.UTC)
