@@ -31,6 +31,7 @@ from scheduler.outbox import claim_due
 from scheduler.planner import replan
 from service.booking import book_meeting
 from service.meetings import CALLED_OFF, cancel_meeting
+from tests.fixtures.caldav import Radicale
 from tests.fixtures.smtp import SmtpRecorder
 from tests.profiles import MINIMAL, load
 from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
@@ -95,6 +96,7 @@ class Invite:
     uid: str
     start: dt.datetime
     attendees: tuple[str, ...]
+    data: bytes  # the calendar part as sent
 
 
 def received(server: SmtpRecorder) -> list[Invite]:
@@ -119,6 +121,7 @@ def received(server: SmtpRecorder) -> list[Invite]:
                     uid=str(event["UID"]),
                     start=event.decoded("DTSTART").astimezone(dt.UTC),
                     attendees=tuple(str(a).lower().removeprefix("mailto:") for a in attendees),
+                    data=part.get_payload(decode=True),
                 )
             )
     return found
@@ -134,6 +137,24 @@ def calendars(invites: list[Invite]) -> dict[str, dict[str, dt.datetime]]:
         else:
             mine[invite.uid] = invite.start
     return held
+
+
+def store_in_caldav(server: Radicale, invites: list[Invite]) -> dict[str, str]:
+    """Apply the messages to one CalDAV calendar per recipient, as a calendar client does:
+    a REQUEST or PUBLISH stores the event (without METHOD: RFC 4791 4.1), a CANCEL or a
+    cancelled PUBLISH deletes it. Returns each recipient's calendar path."""
+    paths: dict[str, str] = {}
+    for invite in invites:
+        path = paths.setdefault(invite.to, server.new_calendar())
+        name = invite.uid.replace("@", "-")
+        if invite.method == "CANCEL" or invite.status == "CANCELLED":
+            status, _ = server.request("DELETE", f"{path}{name}.ics")
+            assert status in (200, 204), status
+        else:
+            lines = invite.data.split(b"\r\n")
+            body = b"\r\n".join(line for line in lines if not line.startswith(b"METHOD:"))
+            server.put(path, name, body)
+    return paths
 
 
 def sequences_never_fall(invites: list[Invite]) -> None:
@@ -429,3 +450,15 @@ def test_removing_the_booking_or_the_routine_from_the_profile_calls_the_meeting_
         (ANNA, "PUBLISH", 1, "CANCELLED"),
     }
     assert calendars(every) == {ANNA: {}, CECILIA: {}}
+
+
+def test_the_hand_over_stored_in_a_caldav_server_leaves_the_meeting_where_it_belongs(
+    tmp_path: Path, delivery: Delivery, smtp_server: SmtpRecorder, radicale: Radicale
+) -> None:
+    load(delivery.sessions, profile(tmp_path, (CECILIA_ROLE, SUBSTITUTE)), LOADED_AT)
+    run_days(delivery, "2027-03-23", "2027-04-13")
+    paths = store_in_caldav(radicale, received(smtp_server))
+    hour = (MEETING, MEETING + dt.timedelta(hours=1))
+    found = {to: radicale.overlapping(path, *hour) for to, path in paths.items()}
+    name = UID.replace("@", "-")
+    assert found == {ANNA: {name}, CECILIA: {name}, DAVID: set()}
