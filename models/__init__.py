@@ -11,6 +11,7 @@ from models.cases import (
     SipItem,
 )
 from models.directory import District, Municipality, Person, RoleAssignment, Unit
+from models.invites import InviteRecord
 from models.outbox import OPEN_STATUSES, DeliveryAttempt, Notification, Status
 from models.routines import Booking, Material, Routine
 
@@ -24,6 +25,7 @@ __all__ = [
     "CaseNote",
     "DeliveryAttempt",
     "District",
+    "InviteRecord",
     "Material",
     "Municipality",
     "Notification",

@@ -224,6 +224,11 @@ class _Sync:
                 changed |= _assign(row, values)
         for gone in existing.values():
             changed |= _assign(gone, {"active": False})
+            # Its meetings still to come are called off: their invitations are cancelled.
+            for booking in self.session.scalars(
+                select(models.Booking).where(models.Booking.routine_id == gone.id)
+            ):
+                changed |= call_off(booking, self.now)
         self.session.flush()
         return changed
 
@@ -255,6 +260,16 @@ class _Sync:
         for spec in profile.routines:
             for year, booking in spec.bookings.items():
                 changed |= self._profile_booking(routines[spec.key], spec, str(year), booking)
+            # A booking removed from the profile (not one made by command) is called off.
+            listed = {str(year) for year in spec.bookings}
+            for row in self.session.scalars(
+                select(models.Booking).where(
+                    models.Booking.routine_id == routines[spec.key].id,
+                    models.Booking.source == "profile",
+                )
+            ):
+                if row.occurrence not in listed:
+                    changed |= call_off(row, self.now)
         return changed
 
     def _profile_booking(
@@ -305,6 +320,13 @@ def upsert_booking(
         return True
     if source == "profile" and row.source == "command":
         return False
+    if row.cancelled_at is not None:  # booked again after a call-off: a new invitation
+        row.cancelled_at = None
+        row.sequence += 1
+        _assign(row, values)
+        row.booked_at = now
+        row.source = source
+        return True
     if _assign(row, values):
         if _invitation_out(session, routine, occurrence, row.sequence, now):
             row.sequence += 1
@@ -312,6 +334,17 @@ def upsert_booking(
         row.source = source
         return True
     return False
+
+
+def call_off(booking: models.Booking, now: dt.datetime) -> bool:
+    """Call off a meeting still to come: the re-plan then sends CANCEL, with a higher
+    SEQUENCE, to everyone whose calendar holds it (scheduler/lifecycle.py). False when it has
+    begun or was called off already."""
+    if booking.cancelled_at is not None or booking.starts_at <= now:
+        return False
+    booking.cancelled_at = now
+    booking.sequence += 1
+    return True
 
 
 # Rows in these states may already be in someone's calendar (or are on their way there).

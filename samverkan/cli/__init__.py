@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from samverkan.cli import booking, cases, profile, reports, run
+from samverkan.cli import booking, cases, meetings, profile, reports, run
 from samverkan.cli.common import stderr
 from samverkan.cli.errors import run_guarded
 
@@ -37,6 +37,7 @@ for command in (
     app.command()(command)
 app.add_typer(reports.app, name="report")
 app.add_typer(cases.app, name="case")
+app.add_typer(meetings.app, name="meeting")
 
 
 def main() -> None:

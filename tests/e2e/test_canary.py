@@ -221,6 +221,27 @@ STEPS = [
         },
     ),
     Step(
+        ("meeting", "cancel"),
+        {
+            "routine": "samverkansmote-var",
+            "date": "2027-04-13",
+            "by": "anna",
+            "now": "2027-03-10T17:05",
+            "municipality": "liten",
+        },
+    ),
+    Step(  # booked again after the call-off: invited with a higher SEQUENCE
+        ("book",),
+        {
+            "routine": "samverkansmote-var",
+            "date": "2027-04-13",
+            "time": "13:00",
+            "place": "stadshuset",
+            "now": "2027-03-10T17:10",
+            "municipality": "liten",
+        },
+    ),
+    Step(
         ("simulate",),
         {"from_": "2027-03-10", "to": "2027-04-30", "worker": "embedded"},
         extra=["--no-progress"],
