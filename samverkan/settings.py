@@ -245,7 +245,10 @@ class Settings(BaseSettings):
     def _oauth_when_asked_for(self) -> Settings:
         wants = [
             name
-            for name, url in (("SAMVERKAN_SMTP_URL", self.smtp_url), ("SAMVERKAN_IMAP_URL", self.imap_url))
+            for name, url in (
+                ("SAMVERKAN_SMTP_URL", self.smtp_url),
+                ("SAMVERKAN_IMAP_URL", self.imap_url),
+            )
             if url and "auth=xoauth2" in url.lower()
         ]
         missing = [

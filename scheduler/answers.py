@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 import models
 from models import Status
+from samverkan.errors import NotFoundError
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.identity import event_uid, message_id_for
@@ -135,8 +136,10 @@ def record_answer(session: Session, reply: ReplyLike, now: dt.datetime) -> Outco
     address = reply.attendee.strip().lower()
     invitations = [r for r in _sent_to(session, address) if _is_invitation(r, reply.uid)]
     if not invitations:
-        return Outcome.UNKNOWN_ATTENDEE if _uid_known(session, reply.uid) else (
-            Outcome.UNKNOWN_MEETING
+        return (
+            Outcome.UNKNOWN_ATTENDEE
+            if _uid_known(session, reply.uid)
+            else (Outcome.UNKNOWN_MEETING)
         )
     latest = max(invitations, key=lambda r: (_sequence(r), r.sent_at or now, r.id))
     meeting = _meeting_of(latest) or {}
@@ -229,7 +232,7 @@ class MeetingAnswers:
         return [p for p in self.invited if not p.answered]
 
 
-class MeetingNotFound(LookupError):
+class MeetingNotFound(NotFoundError):
     """No booked meeting of that routine on that day."""
 
 

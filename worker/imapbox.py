@@ -21,6 +21,7 @@ reason and the message's IMAP UID, never an address, a name or a meeting.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import imaplib
 import logging
@@ -76,43 +77,47 @@ def poll_mailbox(
     """Read up to `batch` messages of the configured folder, hand each to `handle`, and move
     it to the done or junk folder. Raises ImapError when the mailbox cannot be used."""
     context = ssl_context or ssl.create_default_context()
-    result = PollResult()
+    where = f"the reply mailbox at {config.host}:{config.port}"
     try:
         conn = _connect(config, context)
     except (OSError, imaplib.IMAP4.error) as exc:
-        raise ImapError(f"cannot reach the reply mailbox at {config.host}:{config.port}: {exc}") from None
+        raise ImapError(f"cannot reach {where}: {exc}") from None
     try:
         _login(conn, config, tokens)
-        for folder in (config.done_folder, config.junk_folder):
-            _ensure_folder(conn, folder)
-        status, _ = conn.select(_quote(config.folder))
-        if status != "OK":
-            raise ImapError(f"the reply mailbox has no folder {config.folder!r}")
-        moves: list[tuple[bytes, str]] = []
-        for uid, size in _sizes(conn, batch):
-            result.messages += 1
-            if size > max_bytes:
-                _note(result, "too-large", uid)
-                moves.append((uid, config.junk_folder))
-                continue
-            raw = _fetch(conn, uid)
-            handled = _safely(handle, raw)
-            for outcome in handled.outcomes:
-                if outcome == "recorded":
-                    result.recorded += 1
-                else:
-                    _note(result, outcome, uid)
-            moves.append((uid, config.done_folder if handled.answer else config.junk_folder))
-        _move(conn, moves)
+        return _read(conn, config, handle, batch, max_bytes)
     except imaplib.IMAP4.error as exc:
-        raise ImapError(f"the reply mailbox at {config.host} refused: {_short(exc)}") from None
+        raise ImapError(f"{where} refused: {_short(exc)}") from None
     except OSError as exc:
-        raise ImapError(f"the connection to the reply mailbox at {config.host} failed: {exc}") from None
+        raise ImapError(f"the connection to {where} failed: {exc}") from None
     finally:
-        try:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
             conn.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
+
+
+def _read(
+    conn: imaplib.IMAP4, config: ImapConfig, handle: Handler, batch: int, max_bytes: int
+) -> PollResult:
+    result = PollResult()
+    for folder in (config.done_folder, config.junk_folder):
+        _ensure_folder(conn, folder)
+    status, _ = conn.select(_quote(config.folder))
+    if status != "OK":
+        raise ImapError(f"the reply mailbox has no folder {config.folder!r}")
+    moves: list[tuple[bytes, str]] = []
+    for uid, size in _sizes(conn, batch):
+        result.messages += 1
+        if size > max_bytes:
+            _note(result, "too-large", uid)
+            moves.append((uid, config.junk_folder))
+            continue
+        handled = _safely(handle, _fetch(conn, uid))
+        for outcome in handled.outcomes:
+            if outcome == "recorded":
+                result.recorded += 1
+            else:
+                _note(result, outcome, uid)
+        moves.append((uid, config.done_folder if handled.answer else config.junk_folder))
+    _move(conn, moves)
     return result
 
 
@@ -128,7 +133,7 @@ def _note(result: PollResult, reason: str, uid: bytes) -> None:
 def _safely(handle: Handler, raw: bytes) -> Handled:
     try:
         return handle(raw)
-    except Exception as exc:  # noqa: BLE001 - a bug on one message must not stop the poll
+    except Exception as exc:  # a bug on one message must not stop the poll
         log.warning(
             "reply could not be handled (%s)",
             type(exc).__name__,
@@ -285,3 +290,19 @@ def poll_replies(runtime: object, now: dt.datetime) -> PollResult:
         },
     )
     return result
+
+
+def read_replies(runtime: object, now: dt.datetime) -> int:
+    """The beat's task: read the reply mailbox (when configured), then plan the conveners'
+    summaries of who has not answered. Returns answers recorded plus summaries planned.
+    A mailbox that cannot be reached is logged and tried again at the next beat."""
+    from models.db import transaction
+    from scheduler.answers import plan_summaries
+
+    recorded = 0
+    try:
+        recorded = poll_replies(runtime, now).recorded
+    except ImapError as exc:
+        log.warning("reply mailbox not read: %s", exc, extra={"action": "replies.unreachable"})
+    with transaction(runtime.sessions) as session:  # type: ignore[attr-defined]
+        return recorded + plan_summaries(session, now)

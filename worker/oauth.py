@@ -61,7 +61,9 @@ class TokenProvider:
     ) -> None:
         scheme = urllib.parse.urlsplit(token_url).scheme
         if scheme not in ("https", "http"):
-            raise OAuthError(f"the token URL must be https:// (or http:// for tests), not {scheme!r}")
+            raise OAuthError(
+                f"the token URL must be https:// (or http:// for tests), not {scheme!r}"
+            )
         self.token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -116,7 +118,7 @@ class TokenProvider:
         )
         started = self._clock()
         try:
-            with urllib.request.urlopen(  # noqa: S310 - the scheme is checked above
+            with urllib.request.urlopen(  # the scheme is checked above
                 request, timeout=self._timeout, context=self._ssl_context
             ) as response:
                 body = response.read(MAX_RESPONSE_BYTES)
@@ -126,7 +128,9 @@ class TokenProvider:
                 f"{_error_field(exc.read(MAX_RESPONSE_BYTES))}"
             ) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise OAuthError(f"the token endpoint {self.token_url} cannot be reached: {exc}") from None
+            raise OAuthError(
+                f"the token endpoint {self.token_url} cannot be reached: {exc}"
+            ) from None
         try:
             data = json.loads(body)
             value = data["access_token"]

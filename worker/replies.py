@@ -61,7 +61,7 @@ def parse_reply(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Parsed:
     """The answers in one raw e-mail (RFC 5322 bytes). Never raises."""
     try:
         return _parse(data, max_bytes)
-    except Exception:  # noqa: BLE001 - the poller must survive any message
+    except Exception:  # the poller must survive any message
         return Parsed((), "unreadable")
 
 
@@ -127,7 +127,7 @@ def _decode(payload: bytes, charset: str | None) -> str:
 def _replies_in(text: str, method_param: str | None) -> tuple[list[Reply], str | None]:
     try:
         calendar = Calendar.from_ical(text)
-    except Exception:  # noqa: BLE001 - icalendar raises ValueError, KeyError, IndexError ...
+    except Exception:  # icalendar raises ValueError, KeyError, IndexError ...
         return [], "broken-icalendar"
     method = str(calendar.get("METHOD") or method_param or "").strip().upper()
     if method != "REPLY":
@@ -180,7 +180,7 @@ def _address(value: Any) -> str | None:
     local, at, domain = text.rpartition("@")
     if not (at and local and domain) or len(text) > 320:
         return None
-    if any(ch.isspace() or ch in "<>,;:\"" or ord(ch) < 32 for ch in text):
+    if any(ch.isspace() or ch in '<>,;:"' or ord(ch) < 32 for ch in text):
         return None
     return text
 
