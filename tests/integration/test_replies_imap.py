@@ -272,3 +272,21 @@ def test_smtp_refuses_a_revoked_token_as_a_transient_failure(
     assert tokens.requests == 1
     tokens.token()
     assert tokens.requests == 2  # the refused token was forgotten
+
+
+def test_a_message_over_the_size_limit_is_never_downloaded(dovecot: Dovecot) -> None:
+    dovecot.append(b"Subject: stor\r\n\r\n" + b"x" * 5000 + b"\r\n")
+    seen: list[int] = []
+
+    def handler(raw: bytes) -> Handled:
+        seen.append(len(raw))
+        return Handled(("no-calendar",), False)
+
+    result = poll_mailbox(
+        ImapConfig.from_url(dovecot.url),
+        handler,
+        ssl_context=dovecot.cert.client_context(),
+        max_bytes=1000,
+    )
+    assert (seen, dict(result.ignored)) == ([], {"too-large": 1})
+    assert dovecot.count("Samverkan/Ignorerade") == 1
