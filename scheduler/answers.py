@@ -312,7 +312,8 @@ def booked_meeting(
         )
     )
     if routine is None:
-        raise MeetingNotFound(f"there is no routine {routine_key!r}")
+        # What was typed is not repeated: it matched nothing, so it may be anything.
+        raise MeetingNotFound("ROUTINE: no routine with that key in this municipality")
     for booking in session.scalars(
         select(models.Booking).where(models.Booking.routine_id == routine.id)
     ):
