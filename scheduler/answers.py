@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 import models
 from models import Status
-from samverkan.errors import NotFoundError
+from core.errors import NotFoundError
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.identity import event_uid, message_id_for

@@ -31,8 +31,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from samverkan.errors import SamverkanError
-from samverkan.settings import ImapConfig
+from core.errors import SamverkanError
+from core.settings import ImapConfig
 from worker.mailers import TokenSource
 from worker.oauth import xoauth2_string
 from worker.replies import MAX_MESSAGE_BYTES, parse_reply

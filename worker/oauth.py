@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from samverkan.errors import SamverkanError
+from core.errors import SamverkanError
 
 __all__ = ["OAuthError", "TokenProvider", "xoauth2_string"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from kombu import Connection
 
 import worker.fstransport  # noqa: F401  (registers the scheme)
-from samverkan.settings import load_settings
+from core.settings import load_settings
 from worker.app import broker_options
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models
 from models.db import transaction
-from samverkan.booking import book_meeting
-from samverkan.settings import ROOT
+from service.booking import book_meeting
+from core.settings import ROOT
 from scheduler.answers import Outcome, booked_meeting, plan_summaries, record_answer
 from scheduler.identity import event_uid
 from scheduler.outbox import claim_due

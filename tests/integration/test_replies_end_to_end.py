@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import models
 from models import Status
 from models.db import transaction
-from samverkan.settings import ROOT, ImapConfig
+from core.settings import ROOT, ImapConfig
 from scheduler.answers import booked_meeting, plan_summaries
 from scheduler.identity import event_uid
 from scheduler.outbox import claim_due

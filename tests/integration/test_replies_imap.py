@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from samverkan.settings import ImapConfig, SmtpConfig
+from core.settings import ImapConfig, SmtpConfig
 from tests.fixtures.imap import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -244,7 +244,7 @@ def test_smtp_refuses_a_revoked_token_as_a_transient_failure(
     dovecot_submission: tuple[Dovecot, RelayTarget], token_endpoint: TokenEndpoint
 ) -> None:
     dovecot, relay = dovecot_submission
-    from samverkan.errors import TransientDeliveryError
+    from core.errors import TransientDeliveryError
 
     config = SmtpConfig(
         host="localhost",

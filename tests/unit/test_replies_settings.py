@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from samverkan.errors import SettingsError
-from samverkan.settings import ImapConfig, SmtpConfig, load_settings
+from core.errors import SettingsError
+from core.settings import ImapConfig, SmtpConfig, load_settings
 
 OAUTH = {
     "SAMVERKAN_OAUTH_TOKEN_URL": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
