@@ -33,8 +33,8 @@ from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 import models
-from models import Status
 from core.errors import NotFoundError
+from models import Status
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.identity import event_uid, message_id_for

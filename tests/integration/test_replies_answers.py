@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from models.db import transaction
-from service.booking import book_meeting
 from core.settings import ROOT
+from models.db import transaction
 from scheduler.answers import Outcome, booked_meeting, plan_summaries, record_answer
 from scheduler.identity import event_uid
 from scheduler.outbox import claim_due
+from service.booking import book_meeting
 from tests.profiles import EXAMPLE, load
 from worker.delivery import Delivery, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer

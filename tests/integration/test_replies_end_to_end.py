@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT, ImapConfig
 from models import Status
 from models.db import transaction
-from core.settings import ROOT, ImapConfig
 from scheduler.answers import booked_meeting, plan_summaries
 from scheduler.identity import event_uid
 from scheduler.outbox import claim_due
