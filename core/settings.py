@@ -42,10 +42,14 @@ class SmtpConfig:
     starttls: bool = False
     ssl: bool = False  # implicit TLS (smtps://, usually port 465)
     timeout: float = 30.0
+    # "password" (AUTH PLAIN/LOGIN) or "xoauth2" (a bearer token from SAMVERKAN_OAUTH_*; the
+    # user name is the mailbox to send as).
+    auth: str = "password"
 
     @classmethod
     def from_url(cls, url: str) -> SmtpConfig:
-        """Parse `smtp://user:pass@host:587?starttls=true` or `smtps://host:465`."""
+        """Parse `smtp://user:pass@host:587?starttls=true` or `smtps://host:465`;
+        `?auth=xoauth2` logs in with an OAuth2 token instead of the password."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"scheme must be smtp:// or smtps://, not {parts.scheme!r}")
@@ -53,9 +57,10 @@ class SmtpConfig:
             raise ValueError("the URL names no host")
         ssl = parts.scheme == "smtps"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        unknown = set(query) - {"starttls", "timeout"}
+        unknown = set(query) - {"starttls", "timeout", "auth"}
         if unknown:
             raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}")
+        auth = _parse_auth(query.get("auth", "password"), parts.username)
         starttls = _parse_bool("starttls", query.get("starttls", "false"))
         if ssl and starttls:
             raise ValueError("smtps:// is already TLS; starttls=true does not apply")
@@ -72,7 +77,74 @@ class SmtpConfig:
             starttls=starttls,
             ssl=ssl,
             timeout=timeout,
+            auth=auth,
         )
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """The mailbox the service reads calendar replies from (worker/imapbox.py)."""
+
+    host: str
+    port: int
+    username: str
+    password: str | None = None
+    ssl: bool = True  # imaps:// (993); imap:// needs starttls=true: never in clear text
+    starttls: bool = False
+    folder: str = "INBOX"
+    # Where read messages are moved (created when missing); unreadable ones go to `junk`.
+    done_folder: str = "Samverkan/Lasta"
+    junk_folder: str = "Samverkan/Ignorerade"
+    auth: str = "password"  # or "xoauth2"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str) -> ImapConfig:
+        """Parse `imaps://user:pass@host:993/INBOX?auth=xoauth2&done=Read&junk=Ignored`."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps"):
+            raise ValueError(f"scheme must be imap:// or imaps://, not {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError("the URL names no host")
+        if not parts.username:
+            raise ValueError("the URL names no user (the mailbox to log in as)")
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        unknown = set(query) - {"starttls", "timeout", "auth", "done", "junk"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}")
+        ssl = parts.scheme == "imaps"
+        starttls = _parse_bool("starttls", query.get("starttls", "false"))
+        if ssl and starttls:
+            raise ValueError("imaps:// is already TLS; starttls=true does not apply")
+        if not ssl and not starttls:
+            raise ValueError("imap:// without starttls=true would send the login in clear text")
+        try:
+            port = parts.port or (993 if ssl else 143)
+        except ValueError as exc:
+            raise ValueError(f"invalid port: {exc}") from None
+        folder = unquote(parts.path.lstrip("/")) or "INBOX"
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username),
+            password=unquote(parts.password) if parts.password else None,
+            ssl=ssl,
+            starttls=starttls,
+            folder=folder,
+            done_folder=query.get("done") or cls.done_folder,
+            junk_folder=query.get("junk") or cls.junk_folder,
+            auth=_parse_auth(query.get("auth", "password"), parts.username),
+            timeout=float(query.get("timeout", "30")),
+        )
+
+
+def _parse_auth(value: str, username: str | None) -> str:
+    lowered = value.strip().lower()
+    if lowered not in ("password", "xoauth2"):
+        raise ValueError(f"auth must be password or xoauth2, not {value!r}")
+    if lowered == "xoauth2" and not username:
+        raise ValueError("auth=xoauth2 needs the user name (the mailbox) in the URL")
+    return lowered
 
 
 def _parse_bool(name: str, value: str) -> bool:
@@ -113,6 +185,20 @@ class Settings(BaseSettings):
     # Seconds between two sweeps (rows claimed longer ago than the lease are put back).
     sweep_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 300.0
     log_level: LogLevel = "INFO"
+    # The mailbox calendar replies go to: invitations name it as ORGANIZER (docs/invites.md).
+    # Empty: the convener is the ORGANIZER and replies go to her own mailbox, unread.
+    reply_mailbox: str = ""
+    # How the service reads that mailbox; empty: replies are not read.
+    imap_url: str = ""
+    # Seconds between two polls of the reply mailbox.
+    reply_poll_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 300.0
+    # OAuth2 client credentials for auth=xoauth2 in smtp_url or imap_url (Microsoft 365:
+    # https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token and the scope
+    # https://outlook.office365.com/.default; docs/operations.md).
+    oauth_token_url: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = ""
+    oauth_scope: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -139,6 +225,43 @@ class Settings(BaseSettings):
             SmtpConfig.from_url(value)
         return value
 
+    @field_validator("imap_url")
+    @classmethod
+    def _imap_url_parses(cls, value: str) -> str:
+        if value:
+            ImapConfig.from_url(value)
+        return value
+
+    @field_validator("reply_mailbox")
+    @classmethod
+    def _reply_mailbox_is_an_address(cls, value: str) -> str:
+        value = value.strip()
+        local, at, domain = value.rpartition("@")
+        if value and not (at and local and "." in domain and " " not in value):
+            raise ValueError("must be an e-mail address such as svar@kommun.se")
+        return value
+
+    @model_validator(mode="after")
+    def _oauth_when_asked_for(self) -> Settings:
+        wants = [
+            name
+            for name, url in (
+                ("SAMVERKAN_SMTP_URL", self.smtp_url),
+                ("SAMVERKAN_IMAP_URL", self.imap_url),
+            )
+            if url and "auth=xoauth2" in url.lower()
+        ]
+        missing = [
+            PREFIX + name.upper()
+            for name in ("oauth_token_url", "oauth_client_id", "oauth_client_secret")
+            if not getattr(self, name)
+        ]
+        if wants and missing:
+            raise ValueError(
+                f"{' and '.join(wants)} ask for auth=xoauth2, which needs {', '.join(missing)}"
+            )
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -159,6 +282,10 @@ class Settings(BaseSettings):
     @property
     def smtp(self) -> SmtpConfig | None:
         return SmtpConfig.from_url(self.smtp_url) if self.smtp_url else None
+
+    @property
+    def imap(self) -> ImapConfig | None:
+        return ImapConfig.from_url(self.imap_url) if self.imap_url else None
 
     @property
     def embedded_broker(self) -> bool:

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models: the directory, routines, bookings and the outbox."""
 
+from models.answers import Answer
 from models.base import Base, UtcDateTime
 from models.cases import (
     Case,
@@ -17,6 +18,7 @@ from models.routines import Booking, Material, Routine
 
 __all__ = [
     "OPEN_STATUSES",
+    "Answer",
     "Base",
     "Booking",
     "Case",

@@ -102,6 +102,7 @@ def configure(settings: Settings) -> Celery:
             "sweep": {"task": "samverkan.sweep", "schedule": settings.sweep_seconds},
             "replan": {"task": "samverkan.replan", "schedule": crontab(hour=2, minute=30)},
             "digest": {"task": "samverkan.digest", "schedule": DIGEST_AT},
+            "replies": {"task": "samverkan.replies", "schedule": settings.reply_poll_seconds},
         },
     )
     return app

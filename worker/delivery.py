@@ -32,6 +32,7 @@ from core.errors import (
 )
 from models import Status
 from scheduler import outbox
+from scheduler.answers import SUMMARY_TEMPLATE, summary_context
 from scheduler.calendar import STOCKHOLM
 from scheduler.caseoutbox import send_time_refusal
 from scheduler.handover import hand_over
@@ -72,6 +73,9 @@ class Delivery:
     mailer: Mailer
     renderer: Renderer
     retry: RetryPolicy = RetryPolicy()
+    # The mailbox the service reads answers from: when set, invitations name it as the
+    # ORGANIZER (with the convener's name), so calendar replies reach it (docs/invites.md).
+    reply_mailbox: str | None = None
 
 
 def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> Outcome:
@@ -121,7 +125,9 @@ def _prepare(
         if row.roles and not _recipient_still_holds_role(session, row, as_of):
             return Outcome.CANCELLED
         try:
-            message: EmailMessage = _build(session, delivery.renderer, row, as_of)
+            message: EmailMessage = _build(
+                session, delivery.renderer, row, as_of, delivery.reply_mailbox
+            )
         except DBAPIError:
             raise  # the database, not the message: _retry_on_disconnect runs it again
         except Exception as exc:  # whatever breaks one message fails that row only
@@ -223,14 +229,23 @@ def _recipient_still_holds_role(
 
 
 def _build(
-    session: Session, renderer: Renderer, row: models.Notification, as_of: dt.datetime
+    session: Session,
+    renderer: Renderer,
+    row: models.Notification,
+    as_of: dt.datetime,
+    reply_mailbox: str | None = None,
 ) -> Any:
     municipality = session.get_one(models.Municipality, row.municipality_id)
-    context = row.context
+    # The non-responders summary lists who has not answered as of sending, not of planning.
+    context = summary_context(session, row) if row.template == SUMMARY_TEMPLATE else row.context
     rendered = renderer.render(row.template, context)
     sender = Address(municipality.sender_name, municipality.sender_email)
     reply = context.get("reply_to")
-    invite, method = _invite(row, context, sender, as_of) if context.get("meeting") else (None, "")
+    invite, method = (
+        _invite(row, context, sender, as_of, reply_mailbox)
+        if context.get("meeting")
+        else (None, "")
+    )
     return compose_message(
         sender=sender,
         to=Address(row.recipient_name, row.recipient_email),
@@ -247,7 +262,11 @@ def _build(
 
 
 def _invite(
-    row: models.Notification, context: dict[str, Any], sender: Address, as_of: dt.datetime
+    row: models.Notification,
+    context: dict[str, Any],
+    sender: Address,
+    as_of: dt.datetime,
+    reply_mailbox: str | None = None,
 ) -> tuple[bytes, str]:
     """The invite and its iTIP method.
 
@@ -277,10 +296,12 @@ def _invite(
         summary=summary,
         description=description,
         location=meeting.get("location"),
-        organizer=Party(organizer["name"], organizer["email"]),
+        # With a reply mailbox, calendars send their REPLY there (they answer the ORGANIZER's
+        # address and ignore SENT-BY); the convener's name stays what they show.
+        organizer=Party(organizer["name"], reply_mailbox or organizer["email"]),
         # Only the recipient: one message per person, so no one sees another's address.
         attendees=[] if own else [Party(row.recipient_name, row.recipient_email)],
-        sent_by=sender.email,
+        sent_by=None if reply_mailbox else sender.email,
     )
     return invite, method
 

@@ -246,6 +246,10 @@ STEPS = [
         {"from_": "2027-03-10", "to": "2027-04-30", "worker": "embedded"},
         extra=["--no-progress"],
     ),
+    Step(
+        ("meeting", "show"),
+        {"routine": "samverkansmote-var", "date": "2027-04-13", "municipality": "liten"},
+    ),
     Step(("case", "close"), {"reference": REF_CASE, "by": "rut", "now": "2027-05-03T09:00", **M}),
     Step(
         ("report", "flag-abuse"),
