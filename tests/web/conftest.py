@@ -67,11 +67,13 @@ def municipality_id(session: Session, key: str) -> int:
 
 @pytest.fixture
 def world(session_factory: sessionmaker[Session], tmp_path: Path) -> World:
-    load(session_factory, EXAMPLE, NOW - dt.timedelta(days=30))
+    load(session_factory, EXAMPLE, NOW - dt.timedelta(days=30), horizon_days=120)
     other = write_variant(
-        tmp_path, "      - role: elevhalsochef\n", "      - role: elevhalsochef\n      - role: samordnare\n"
+        tmp_path,
+        "      - role: elevhalsochef\n",
+        "      - role: elevhalsochef\n      - role: samordnare\n",
     )
-    load(session_factory, other, NOW - dt.timedelta(days=30))
+    load(session_factory, other, NOW - dt.timedelta(days=30), horizon_days=120)
     passwords = {}
     with transaction(session_factory) as session:
         for username, (town, key) in USERS.items():
@@ -132,3 +134,36 @@ def signed_in(world: World) -> Iterator[dict[str, TestClient]]:
     yield clients
     for client in clients.values():
         client.close()
+
+
+REPLY = "550 5.1.1 mailbox unavailable"
+
+
+def failed_row(sessions: sessionmaker[Session], town: str = "exempel") -> int:
+    """Make one routine message of `town` a permanent failure (as the worker would); its id."""
+    with transaction(sessions) as session:
+        n = models.Notification
+        row = session.scalars(
+            select(n)
+            .where(n.municipality_id == municipality_id(session, town), n.routine_key != "case")
+            .where(n.routine_key != "report")
+            .order_by(n.id)
+        ).first()
+        assert row is not None
+        row.status = models.Status.FAILED
+        row.attempts = 1
+        row.smtp_reply = REPLY
+        row.last_error = REPLY
+        session.add(
+            models.DeliveryAttempt(
+                notification_id=row.id,
+                number=1,
+                at=NOW - dt.timedelta(hours=2),
+                duration_ms=5,
+                outcome="permanent",
+                smtp_code=550,
+                reply=REPLY,
+                worker="test",
+            )
+        )
+        return row.id
