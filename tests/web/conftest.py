@@ -114,6 +114,7 @@ def build(sessions: sessionmaker[Session], folder: Path) -> tuple[dict[str, str]
                 by="ingrid-mattsson",
                 school="kyrkbacksskolan",
                 family_worker="emma-sandberg",
+                guardians=("vh.hemma@hem.example",),
                 known_on=(NOW - dt.timedelta(days=20)).date(),
             ),
             NOW - dt.timedelta(days=20),
