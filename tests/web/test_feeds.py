@@ -114,3 +114,23 @@ def test_another_municipality_feed_holds_nothing_of_exempelby(world: World) -> N
     body = world.client().get(f"/feeds/{token}.ics").content.decode()
     assert APRIL not in body and "exempel" not in body.lower()
     assert "Utvärdering av samverkan" in body  # her own deadline (she owns it)
+
+
+def test_a_case_meeting_is_in_the_feeds_of_those_in_the_case_only(world: World) -> None:
+    from samverkan import cases
+
+    with transaction(world.sessions) as session:
+        town = municipality_id(session, "exempel")
+        consent = cases.ConsentRequest("ingrid-mattsson", "vårdnadshavarna", "samverkansmöte")
+        cases.record_consent(session, town, world.case, consent, NOW)
+        booking = cases.BookingRequest("ingrid-mattsson", "2027-03-04", "10:00", "ifo-samtal")
+        cases.book_meeting(session, town, world.case, booking, NOW)
+    meeting = f"Samverkansmöte 1, ärende {world.case}"
+    for key, expected in [("emma-sandberg", True), ("ingrid-mattsson", True),
+                          ("linda-karlsson", False), ("per-sundberg", False)]:  # fmt: skip
+        body = world.client().get(f"/feeds/{token_for(world, 'exempel', key)}.ics").content
+        assert (meeting in summaries(body)) is expected, key
+    found = summaries(
+        world.client().get(f"/feeds/{token_for(world, 'exempel', 'emma-sandberg')}.ics").content
+    )
+    assert found[meeting] == dt.datetime(2027, 3, 4, 9, 0, tzinfo=dt.UTC)
