@@ -49,7 +49,8 @@ def render(session: Session, now: dt.datetime) -> str:
     failed = session.scalar(
         select(func.count()).where(n.status == models.Status.FAILED, n.updated_at >= now - HOUR)
     )
-    beats = {row.name: row.at for row in session.execute(select(models.Heartbeat.name, models.Heartbeat.at))}
+    heartbeats = session.execute(select(models.Heartbeat.name, models.Heartbeat.at))
+    beats = {row.name: row.at for row in heartbeats}
     lines = _gauge(
         "samverkan_outbox_rows",
         "Messages not yet sent, by status.",
