@@ -19,6 +19,7 @@ CENTRE = SIZE / 2
 MONTH_OUTER = 300.0
 MONTH_INNER = 255.0
 RINGS = {"meeting": 228.0, "deadline": 196.0, "mailout": 164.0, "reminder": 132.0}
+HAND_START = 48.0
 STACK = 11.0  # marks on the same day and ring move this far inwards, one after another
 MONTHS = (
     "januari", "februari", "mars", "april", "maj", "juni",
@@ -48,7 +49,8 @@ class Drawing:
     sectors: tuple[Sector, ...]
     rings: tuple[tuple[str, float], ...]
     marks: tuple[Mark, ...]
-    today: tuple[float, float] | None  # the end of the "today" hand, when the year is now
+    # The "today" hand (from, to), when the year is now; it starts clear of the year's number.
+    today: tuple[tuple[float, float], tuple[float, float]] | None
 
 
 def angle(day: dt.date) -> float:
@@ -89,7 +91,9 @@ def draw(year: int, items: list[tuple[dt.date, str, str, str]], today: dt.date |
         stacked[(day, kind)] += 1
         x, y = point(max(radius, 40.0), angle(day))
         marks.append(Mark(x, y, state, title))
-    hand = point(MONTH_OUTER, angle(today)) if today is not None and today.year == year else None
+    hand = None
+    if today is not None and today.year == year:
+        hand = (point(HAND_START, angle(today)), point(MONTH_OUTER, angle(today)))
     return Drawing(
         size=SIZE,
         sectors=tuple(_sector(year, m) for m in range(1, 13)),
