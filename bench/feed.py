@@ -35,9 +35,9 @@ from sqlalchemy import select  # noqa: E402
 import models  # noqa: E402
 from models.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from samverkan import cases  # noqa: E402
-from samverkan.booking import book_meeting  # noqa: E402
-from samverkan.profiles import load_profile, validate_profile  # noqa: E402
+from service import cases  # noqa: E402
+from service.booking import book_meeting  # noqa: E402
+from service.profiles import load_profile, validate_profile  # noqa: E402
 from web import feeds  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.config import WebConfig  # noqa: E402

@@ -16,18 +16,18 @@ from rich.text import Text
 from sqlalchemy import select, text
 
 import models
+from core.dates import DAY_RULE, FIRST_YEAR, LAST_YEAR, MOMENT_RULE, parse_day, parse_moment
+from core.errors import NotFoundError
+from core.logs import configure_logging
+from core.settings import ROOT, Settings, load_settings
 from models.db import transaction
 from samverkan.cli_cases import case_app, report_app
 from samverkan.cli_web import feed_app, user_app, web
-from samverkan.dates import DAY_RULE, FIRST_YEAR, LAST_YEAR, MOMENT_RULE, parse_day, parse_moment
-from samverkan.errors import NotFoundError
-from samverkan.logs import configure_logging
-from samverkan.settings import ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from samverkan.simulate import SimulationResult
+    from service.simulate import SimulationResult
     from worker.runtime import Runtime
 
 app = typer.Typer(
@@ -118,8 +118,8 @@ def load(
     now: NowOption = None,
 ) -> None:
     """Validate a profile and load it; re-plans the messages still to come."""
-    from samverkan.profiles import load_profile, validate_profile
     from scheduler.calendar import local_date
+    from service.profiles import load_profile, validate_profile
 
     settings = _settings()
     _prepare(settings)
@@ -146,7 +146,7 @@ def plan(
     municipality: MunicipalityOption = None,
 ) -> None:
     """Show every occurrence and message of a year, without changing anything."""
-    from samverkan.planview import state_text, year_plan
+    from service.planview import state_text, year_plan
 
     if format not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
@@ -190,7 +190,7 @@ def book(
     now: NowOption = None,
 ) -> None:
     """Book the meeting of an occurrence; its calendar invites are planned at once."""
-    from samverkan.booking import book_meeting
+    from service.booking import book_meeting
 
     settings = _settings()
     _prepare(settings)
@@ -232,7 +232,7 @@ def simulate(
 def _run_simulation(
     settings: Settings, first: dt.date, last: dt.date, embedded: bool, show: bool
 ) -> None:
-    from samverkan.simulate import simulate as run
+    from service.simulate import simulate as run
     from worker.app import app as celery_app
     from worker.tasks import tick_once
 
@@ -364,9 +364,9 @@ def demo(
     """Load the example profile, book the autumn meeting, simulate a whole year into .eml files.
 
     Runs in its own folder (var/demo/), never against the configured database or relay."""
-    from samverkan.booking import book_meeting
-    from samverkan.profiles import load_profile, validate_profile
-    from samverkan.settings import demo_settings
+    from core.settings import demo_settings
+    from service.booking import book_meeting
+    from service.profiles import load_profile, validate_profile
 
     settings = demo_settings(_settings())
     _prepare(settings)

@@ -1,4 +1,4 @@
-"""`samverkan report …` and `samverkan case …`: thin commands over samverkan/cases.py.
+"""`samverkan report …` and `samverkan case …`: thin commands over service/cases.py.
 
 Every command that changes something takes `--by` (the staff member acting: the later web
 layer passes the signed-in user) and `--now` (for tests and previews). Errors are
@@ -19,7 +19,7 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from samverkan.cases import Outcome
+    from service.cases import Outcome
 
 report_app = typer.Typer(help="Reports of concern (orosanmälan).", no_args_is_help=True)
 case_app = typer.Typer(
@@ -38,7 +38,7 @@ Municipality = Annotated[str | None, typer.Option("--municipality", "-m")]
 def _day(value: str | None, what: str) -> dt.date | None:
     if value is None:
         return None
-    from samverkan.cases import parse_days
+    from service.cases import parse_days
 
     return parse_days([value], what)[0]
 
@@ -81,7 +81,7 @@ def report_register(
     now: Now = None,
 ) -> None:
     """Register a report of concern: the reporter and the intake unit are told at once."""
-    from samverkan.cases import ReportRequest, register_report
+    from service.cases import ReportRequest, register_report
 
     request = ReportRequest(
         unit=unit,
@@ -100,7 +100,7 @@ def report_receive(
     reference: Reference, by: By, municipality: Municipality = None, now: Now = None
 ) -> None:
     """The intake unit confirms receipt; the reporter is told by whom."""
-    from samverkan.cases import receive_report
+    from service.cases import receive_report
 
     _run(municipality, now, lambda s, m, t: receive_report(s, m, reference, by, t))
 
@@ -111,7 +111,7 @@ def report_flag_abuse(
 ) -> None:
     """The report concerns suspected violence or sexual abuse after all: from now on nothing
     about it reaches a guardian, a pupil or anyone outside the staff (cannot be undone)."""
-    from samverkan.cases import flag_suspected_abuse
+    from service.cases import flag_suspected_abuse
 
     _run(municipality, now, lambda s, m, t: flag_suspected_abuse(s, m, reference, by, t))
 
@@ -151,7 +151,7 @@ def case_open(
     now: Now = None,
 ) -> None:
     """Open a cooperation case; the first meeting's deadline starts when it became known."""
-    from samverkan.cases import CaseRequest, open_case
+    from service.cases import CaseRequest, open_case
 
     request = CaseRequest(
         owner=owner,
@@ -184,7 +184,7 @@ def case_consent(
     now: Now = None,
 ) -> None:
     """Record written consent; required before any meeting is booked."""
-    from samverkan.cases import ConsentRequest, record_consent
+    from service.cases import ConsentRequest, record_consent
 
     request = ConsentRequest(by, given_by, scope, _day(given_on, "--given-on"), pupil_own)
     _run(municipality, now, lambda s, m, t: record_consent(s, m, reference, request, t))
@@ -195,7 +195,7 @@ def case_withdraw_consent(
     reference: Reference, by: By, municipality: Municipality = None, now: Now = None
 ) -> None:
     """Consent withdrawn: everything pending is cancelled, meetings to come are called off."""
-    from samverkan.cases import withdraw_consent
+    from service.cases import withdraw_consent
 
     _run(municipality, now, lambda s, m, t: withdraw_consent(s, m, reference, by, t))
 
@@ -217,7 +217,7 @@ def case_book(
     now: Now = None,
 ) -> None:
     """Book or move a case meeting; every participant gets their own invite."""
-    from samverkan.cases import BookingRequest, book_meeting
+    from service.cases import BookingRequest, book_meeting
 
     request = BookingRequest(by, date, time, place, meeting)
     _run(municipality, now, lambda s, m, t: book_meeting(s, m, reference, request, t))
@@ -233,7 +233,7 @@ def case_hold(
     now: Now = None,
 ) -> None:
     """Record that a meeting was held; the case owner gets the minutes template."""
-    from samverkan.cases import hold_meeting
+    from service.cases import hold_meeting
 
     day = _day(held_on, "--held-on")
     _run(municipality, now, lambda s, m, t: hold_meeting(s, m, reference, by, meeting, day, t))
@@ -250,7 +250,7 @@ def case_minutes(
     now: Now = None,
 ) -> None:
     """Record the minutes' follow-up dates: each becomes a reminder to the case owner."""
-    from samverkan.cases import parse_days, record_minutes
+    from service.cases import parse_days, record_minutes
 
     days = parse_days(follow_up, "--follow-up")
     _run(municipality, now, lambda s, m, t: record_minutes(s, m, reference, by, days, t))
@@ -267,7 +267,7 @@ def case_sip(
     now: Now = None,
 ) -> None:
     """Mark the case as a SIP, and set the plan's follow-up date."""
-    from samverkan.cases import mark_sip
+    from service.cases import mark_sip
 
     day = _day(follow_up, "--follow-up")
     _run(municipality, now, lambda s, m, t: mark_sip(s, m, reference, by, day, t))
@@ -287,7 +287,7 @@ def case_sip_add(
     now: Now = None,
 ) -> None:
     """Add a row to the SIP: goal, action, responsibility, time; its role gets reminders."""
-    from samverkan.cases import SipItemRequest, add_sip_item
+    from service.cases import SipItemRequest, add_sip_item
 
     day = _day(due, "--due")
     assert day is not None
@@ -300,14 +300,14 @@ def case_close(
     reference: Reference, by: By, municipality: Municipality = None, now: Now = None
 ) -> None:
     """Close the case (case owner or administrator only); pending reminders are cancelled."""
-    from samverkan.cases import close_case
+    from service.cases import close_case
 
     _run(municipality, now, lambda s, m, t: close_case(s, m, reference, by, t))
 
 
 def _show(reference: str, notes: bool, municipality: str | None) -> None:
     from samverkan import cli
-    from samverkan.cases import show
+    from service.cases import show
 
     settings = cli._settings()
     cli._prepare(settings)
@@ -329,7 +329,7 @@ def _add_note_and_show(app: typer.Typer, noun: str, shows: str) -> None:
         municipality: Municipality = None,
         now: Now = None,
     ) -> None:
-        from samverkan.cases import add_note
+        from service.cases import add_note
 
         _run(municipality, now, lambda s, m, t: add_note(s, m, reference, by, text, t))
 

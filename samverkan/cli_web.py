@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from samverkan.errors import NotFoundError, SamverkanError
+from core.errors import NotFoundError, SamverkanError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     import models
-    from samverkan.settings import Settings
+    from core.settings import Settings
 
 user_app = typer.Typer(help="Sign-in accounts for the web app.", no_args_is_help=True)
 feed_app = typer.Typer(help="Personal calendar feeds (/feeds/<token>.ics).", no_args_is_help=True)
@@ -183,8 +183,8 @@ def web(
     ] = False,
 ) -> None:
     """Serve the web app (uvicorn). Behind a TLS proxy in production; --dev for plain http."""
+    from core.settings import demo_settings
     from samverkan import cli
-    from samverkan.settings import demo_settings
 
     if not HOST.fullmatch(host):
         raise typer.BadParameter("give an IP address or a host name", param_hint="--host")

@@ -22,7 +22,7 @@ import typer.main
 from rich.console import Console
 from typer._click import exceptions as click
 
-from samverkan.errors import SamverkanError
+from core.errors import SamverkanError
 
 REFUSED = 2
 FAILED = 1

@@ -20,7 +20,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 import models
-from samverkan.errors import ConfidentialityError
+from core.errors import ConfidentialityError
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.cases import (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-from samverkan.errors import SamverkanError
+from core.errors import SamverkanError
 from scheduler import bookings
 from scheduler.calendar import STOCKHOLM, local_date, local_moment
 from scheduler.spec import CaseRules, Period

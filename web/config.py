@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from samverkan.clock import Clock, SystemClock
-from samverkan.settings import ROOT
+from core.clock import Clock, SystemClock
+from core.settings import ROOT
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import models
-from samverkan.planview import year_plan
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.caseoutbox import case_view, rules_of
 from scheduler.cases import deadlines
+from service.planview import year_plan
 from web.access import Viewer
 from worker.render import Renderer
 

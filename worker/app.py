@@ -22,7 +22,7 @@ from celery.schedules import crontab
 from celery.signals import before_task_publish
 
 import worker.fstransport  # noqa: F401  (registers the embedded broker scheme)
-from samverkan.settings import Settings
+from core.settings import Settings
 from worker.runtime import use_settings
 
 app = Celery("samverkan", include=["worker.tasks"])

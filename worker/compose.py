@@ -32,7 +32,7 @@ from email.utils import format_datetime
 from email_validator import EmailNotValidError, validate_email
 from icalendar import Calendar
 
-from samverkan.errors import PermanentDeliveryError, SamverkanError
+from core.errors import PermanentDeliveryError, SamverkanError
 from scheduler import identity
 
 INVITE_FILENAME = "inbjudan.ics"

@@ -24,13 +24,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from models import Status
-from samverkan.errors import (
+from core.errors import (
     DeliveryError,
     PermanentDeliveryError,
     SamverkanError,
     TransientDeliveryError,
 )
+from models import Status
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.caseoutbox import send_time_refusal

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
-from samverkan.errors import SamverkanError
+from core.errors import SamverkanError
 from worker.vtimezone import vtimezone
 
 PRODID = "-//samverkan//samverkan//SV"

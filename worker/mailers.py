@@ -29,8 +29,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
-from samverkan.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from samverkan.settings import SmtpConfig
+from core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from core.settings import SmtpConfig
 
 __all__ = [
     "FileMailer",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import Clock, SystemClock
+from core.settings import Settings, load_settings
 from models.db import make_engine, make_sessionmaker
-from samverkan.clock import Clock, SystemClock
-from samverkan.settings import Settings, load_settings
 from worker.delivery import Delivery, RetryPolicy
 from worker.mailers import FileMailer, Mailer, SmtpMailer
 from worker.render import Renderer

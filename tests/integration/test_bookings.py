@@ -17,12 +17,12 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.booking import BookingError, book_meeting
-from samverkan.settings import ROOT
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due
+from service.booking import BookingError, book_meeting
 from tests.profiles import MINIMAL, load, refusal, snapshot
 from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer

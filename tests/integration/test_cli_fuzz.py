@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models
 from models.db import transaction
-from samverkan import cases, cli, cli_web
+from samverkan import cli, cli_web
 from scheduler.calendar import STOCKHOLM
+from service import cases
 from tests.e2e.processes import SAMVERKAN, clean_env
 from tests.profiles import DATA, MINIMAL, load, snapshot
 

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.settings import ROOT
 from scheduler.outbox import claim_due
 from tests.profiles import MINIMAL, load, write_variant
 from worker.delivery import Delivery, Outcome, deliver_one

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import PermanentDeliveryError, TransientDeliveryError
+from core.settings import ROOT
 from models import Status
 from models.db import make_engine, make_sessionmaker, transaction
-from samverkan.errors import PermanentDeliveryError, TransientDeliveryError
-from samverkan.settings import ROOT
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due, sweep_expired
 from tests.profiles import MINIMAL, load
@@ -58,7 +58,7 @@ def row(sessions: sessionmaker[Session], notification_id: int) -> models.Notific
 
 def book(sessions: sessionmaker[Session], day: str, now: dt.datetime) -> None:
     """Book the spring meeting for `day` at 13:00, as `samverkan book` does."""
-    from samverkan.booking import book_meeting
+    from service.booking import book_meeting
 
     with transaction(sessions) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()

@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 import models
+from core.settings import Settings, demo_settings, load_settings
 from samverkan import cli
-from samverkan.settings import Settings, demo_settings, load_settings
 
 runner = CliRunner()
 

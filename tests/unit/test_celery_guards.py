@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from samverkan.settings import ROOT, load_settings
+from core.settings import ROOT, load_settings
 from worker.app import MAX_ETA, LongEtaError, _refuse_long_eta, configure
 
 
@@ -61,7 +61,7 @@ def test_beat_runs_tick_sweep_replan_and_the_daily_digest(
 
 @pytest.mark.parametrize("name", ["SAMVERKAN_TICK_SECONDS", "SAMVERKAN_SWEEP_SECONDS"])
 def test_timings_must_be_positive(name: str) -> None:
-    from samverkan.errors import SettingsError
+    from core.errors import SettingsError
 
     with pytest.raises(SettingsError, match=name):
         load_settings({name: "0"})

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from samverkan.errors import PermanentDeliveryError, SamverkanError
+from core.errors import PermanentDeliveryError, SamverkanError
 from worker.compose import (
     Address,
     Attachment,

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models
 from models.db import make_engine, make_sessionmaker, transaction
-from samverkan import cases
 from samverkan.cli_web import set_password
+from service import cases
 from tests.fixtures.services import DATABASES, PostgresSchema, create_schema
 from tests.profiles import EXAMPLE, load, write_variant
 from web import auth

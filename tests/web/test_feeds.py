@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 import models
 from models.db import transaction
-from samverkan.booking import book_meeting
+from service.booking import book_meeting
 from tests.web.conftest import NOW, World, municipality_id
 from web import feeds
 
@@ -117,7 +117,7 @@ def test_another_municipality_feed_holds_nothing_of_exempelby(world: World) -> N
 
 
 def test_a_case_meeting_is_in_the_feeds_of_those_in_the_case_only(world: World) -> None:
-    from samverkan import cases
+    from service import cases
 
     with transaction(world.sessions) as session:
         town = municipality_id(session, "exempel")

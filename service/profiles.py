@@ -19,14 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
-from samverkan.attachments import AttachmentProblem, read_attachment
-from samverkan.errors import ProfileError
-from samverkan.yamlsource import Located, parse_bytes, read_profile_bytes
+from core.errors import ProfileError
 from scheduler.bookings import check_booking
 from scheduler.occurrences import occurrences
 from scheduler.planner import PlanResult, replan
 from scheduler.privacy import contains_identity_number
 from scheduler.spec import Problem, Profile, Routine, reference_problems
+from service.attachments import AttachmentProblem, read_attachment
+from service.yamlsource import Located, parse_bytes, read_profile_bytes
 
 # How many years ahead a routine must occur at least once to be a routine at all.
 OCCURS_WITHIN_YEARS = 10

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from samverkan.errors import ProfileError
-from samverkan.files import FileTooLarge, UnreadableFile, read_regular_file
+from core.errors import ProfileError
+from core.files import FileTooLarge, UnreadableFile, read_regular_file
 
 MAX_BYTES = 2 * 1024 * 1024
 # Aliases (`*agenda`) are expanded: a small file could otherwise expand to millions of values.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from samverkan.files import FileTooLarge, UnreadableFile, read_regular_file
+from core.files import FileTooLarge, UnreadableFile, read_regular_file
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_NAME_LENGTH = 100

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 import models
+from core.errors import SamverkanError
 from models.db import transaction
-from samverkan.errors import SamverkanError
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import next_due, open_count
 from scheduler.planner import replan

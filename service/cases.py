@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import models
-from samverkan.dates import DAY_RULE, parse_day
-from samverkan.errors import NotFoundError, SamverkanError
+from core.dates import DAY_RULE, parse_day
+from core.errors import NotFoundError, SamverkanError
 from scheduler import cases as rules_
 from scheduler.bookings import NonexistentLocalTime
 from scheduler.calendar import STOCKHOLM, local_date

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
-from samverkan.dates import DAY_RULE, parse_day
-from samverkan.errors import NotFoundError, SamverkanError
-from samverkan.profiles import upsert_booking
+from core.dates import DAY_RULE, parse_day
+from core.errors import NotFoundError, SamverkanError
 from scheduler.bookings import check_booking
 from scheduler.places import unknown_place
 from scheduler.planner import replan
 from scheduler.spec import Routine
+from service.profiles import upsert_booking
 
 
 class BookingError(SamverkanError):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from samverkan.errors import SettingsError
+from core.errors import SettingsError
 
 PREFIX = "SAMVERKAN_"
 # Variables with our prefix that belong to the test suite, not to the service.
