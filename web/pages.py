@@ -1,6 +1,6 @@
 """The pages: start, Årshjul, Att göra, Leveranslogg (and resending), Personer och roller.
 
-Each route: a rule, the viewer, a call into `web.queries`, a template. Nothing else.
+Each route: a rule, the viewer, a call into `service.web_views`, a template. Nothing else.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from scheduler.calendar import local_date
-from web import queries, wheel
+from service import delivery_log as log_views
+from service import web_views as queries
+from web import wheel
 from web.access import Rule, Viewer, rule
 from web.app import Db, Refused, csrf, now, page, viewer
 
@@ -94,9 +96,9 @@ def delivery_log(
     visa: Annotated[str, Query(max_length=20)] = "alla",
     sida: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
-    if visa not in queries.LOG_FILTERS:
+    if visa not in log_views.LOG_FILTERS:
         raise Refused(400, "Felaktig uppgift: visa")
-    rows, more = queries.delivery_log(session, who, visa, sida)
+    rows, more = log_views.delivery_log(session, who, visa, sida)
     return page(
         request,
         "log.html",
@@ -104,7 +106,7 @@ def delivery_log(
         more=more,
         which=visa,
         page_number=sida,
-        filters=list(queries.LOG_FILTERS),
+        filters=list(log_views.LOG_FILTERS),
         done=request.query_params.get("klart"),
     )
 
@@ -118,8 +120,8 @@ def resend(
     notification_id: Annotated[int, Path(ge=1, le=2**62)],
 ) -> Response:
     try:
-        queries.resend(session, who, notification_id, now(request))
-    except queries.NotResendable:
+        log_views.resend(session, who, notification_id, now(request))
+    except log_views.NotResendable:
         raise Refused(404, "Meddelandet finns inte eller har inte misslyckats.") from None
     return RedirectResponse("/leveranslogg?visa=misslyckade&klart=1", status_code=303)
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from web.queries import State, occurrence_state
+from service.web_views import State, occurrence_state
 from web.wheel import CENTRE, angle, draw
 
 TODAY = dt.date(2027, 3, 1)

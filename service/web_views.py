@@ -1,4 +1,4 @@
-"""What each page shows, narrowed to what the signed-in person may see.
+"""What each web page shows, narrowed to what the signed-in person (the `Viewer`) may see.
 
 Every function takes the `Viewer` and starts from their municipality, so no page can show
 another municipality's rows. Coordinators see the whole municipality; other staff see the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -19,12 +19,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import models
-from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.caseoutbox import case_view, rules_of
 from scheduler.cases import deadlines
 from service.planview import year_plan
-from web.access import Viewer
 from worker.render import Renderer
 
 
@@ -70,6 +68,88 @@ def occurrence_state(
     if _STILL_GOING & set(delivery_states):
         return State.DUE
     return State.DONE
+
+
+# --- who is looking ------------------------------------------------------------------------------
+
+COORDINATOR_ROLES = frozenset({"samordnare"})
+
+
+@dataclass(frozen=True)
+class Role:
+    role: str
+    unit_id: int | None
+    unit_key: str | None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person as the web app sees them, on one day."""
+
+    account_id: int
+    person_id: int
+    person_key: str
+    name: str
+    email: str
+    municipality_id: int
+    municipality_name: str
+    roles: tuple[Role, ...]
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles)
+
+    @property
+    def is_coordinator(self) -> bool:
+        return any(r.role in COORDINATOR_ROLES for r in self.roles)
+
+    @property
+    def unit_ids(self) -> frozenset[int]:
+        return frozenset(r.unit_id for r in self.roles if r.unit_id is not None)
+
+    def holds(self, role: str, unit_id: int | None = None) -> bool:
+        return any(r.role == role and (unit_id is None or r.unit_id == unit_id) for r in self.roles)
+
+    def allowed(self, which: str) -> bool:
+        """May see what the rule `which` guards (web.access.Rule: a str enum)."""
+        if which == "coordinator":
+            return self.is_coordinator
+        if which == "staff":
+            return self.is_staff
+        return True
+
+
+def load_viewer(session: Session, account_id: int, today: dt.date) -> Viewer | None:
+    """The viewer behind an account, or None when it is disabled or its person left."""
+    account = session.get(models.Account, account_id)
+    if account is None or account.disabled:
+        return None
+    person = session.get(models.Person, account.person_id)
+    if person is None or not person.active:
+        return None
+    municipality = session.get_one(models.Municipality, person.municipality_id)
+    units = {
+        u.id: u.key
+        for u in session.scalars(
+            select(models.Unit).where(models.Unit.municipality_id == person.municipality_id)
+        )
+    }
+    roles = tuple(
+        Role(a.role, a.unit_id, units.get(a.unit_id) if a.unit_id is not None else None)
+        for a in person.roles
+        if (a.valid_from is None or a.valid_from <= today)
+        and (a.valid_to is None or today <= a.valid_to)
+    )
+    return Viewer(
+        account_id=account.id,
+        person_id=person.id,
+        person_key=person.key,
+        name=person.name,
+        email=person.email,
+        municipality_id=person.municipality_id,
+        municipality_name=municipality.name,
+        roles=roles,
+    )
 
 
 # --- the year ------------------------------------------------------------------------------------
@@ -330,151 +410,6 @@ def audit_listed(
             detail={"page": "att-gora"},
         )
     )
-
-
-# --- the delivery log ----------------------------------------------------------------------------
-
-LOG_FILTERS = {
-    "alla": (),
-    "planerade": ("pending", "queued", "sending"),
-    "skickade": ("sent",),
-    "misslyckade": ("failed",),
-    "stoppade": ("cancelled",),
-}
-LOG_PAGE = 100
-STATUS_TEXT = {
-    "planned": "Planerad",
-    "retrying": "Försöker igen",
-    "sending": "Skickas",
-    "sent": "Skickad",
-    "failed": "Misslyckad",
-    "cancelled": "Stoppad",
-}
-OUTCOME_TEXT = {
-    "sent": "skickad",
-    "transient": "tillfälligt fel",
-    "permanent": "bestående fel",
-    "skipped": "hoppades över",
-}
-
-
-@dataclass(frozen=True)
-class AttemptLine:
-    number: int
-    at: str
-    outcome: str
-    reply: str | None
-
-
-@dataclass(frozen=True)
-class LogRow:
-    id: int
-    due: str
-    routine: str
-    occurrence: str
-    purpose: str
-    recipient: str
-    address: str
-    state: str
-    state_text: str
-    reason: str | None
-    reply: str | None
-    sent: str | None
-    attempts: tuple[AttemptLine, ...] = field(default_factory=tuple)
-
-    @property
-    def resendable(self) -> bool:
-        return self.state == "failed"
-
-
-def _local(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if moment else None
-
-
-def _state(row: models.Notification) -> str:
-    if row.status == models.Status.PENDING:
-        return "retrying" if outbox.in_retry(row) else "planned"
-    if row.status in (models.Status.QUEUED, models.Status.SENDING):
-        return "sending"
-    return str(row.status)
-
-
-def delivery_log(
-    session: Session, viewer: Viewer, which: str, page: int
-) -> tuple[list[LogRow], bool]:
-    """One page of the municipality's messages per recipient, newest due first; and whether
-    there is a next page. Coordinators only (the route's rule)."""
-    n = models.Notification
-    query = select(n).where(n.municipality_id == viewer.municipality_id)
-    statuses = LOG_FILTERS.get(which, ())
-    if statuses:
-        query = query.where(n.status.in_(statuses))
-    query = query.order_by(n.due_at.desc(), n.id.desc())
-    rows = list(session.scalars(query.offset(page * LOG_PAGE).limit(LOG_PAGE + 1)))
-    return [_log_row(r) for r in rows[:LOG_PAGE]], len(rows) > LOG_PAGE
-
-
-def _log_row(row: models.Notification) -> LogRow:
-    state = _state(row)
-    return LogRow(
-        id=row.id,
-        due=_local(row.due_at) or "",
-        routine=row.routine_key,
-        occurrence=row.occurrence,
-        purpose=row.purpose,
-        recipient=row.recipient_name,
-        address=row.recipient_email,
-        state=state,
-        state_text=STATUS_TEXT.get(state, state),
-        reason=row.cancel_reason,
-        reply=row.smtp_reply or row.last_error,
-        sent=_local(row.sent_at),
-        attempts=tuple(
-            AttemptLine(
-                a.number,
-                _local(a.at) or "",
-                OUTCOME_TEXT.get(a.outcome, a.outcome),
-                " ".join(p for p in (str(a.smtp_code or ""), a.reply or a.error or "") if p)
-                or None,
-            )
-            for a in row.attempts_log
-        ),
-    )
-
-
-class NotResendable(Exception):
-    """The message is not in this municipality, or is not failed (any more)."""
-
-
-def resend(session: Session, viewer: Viewer, notification_id: int, now: dt.datetime) -> None:
-    """Put one failed message back for sending now, through the outbox's writer; audited."""
-    row = session.get(models.Notification, notification_id)
-    if row is None or row.municipality_id != viewer.municipality_id:
-        raise NotResendable("no such message")
-    if not outbox.resend(session, notification_id, now):
-        raise NotResendable("not failed")
-    session.add(
-        models.WebAudit(
-            municipality_id=viewer.municipality_id,
-            at=now,
-            actor_id=viewer.person_id,
-            action="message.resend",
-            detail={"notification": notification_id, "routine": row.routine_key},
-        )
-    )
-    if row.routine_key in ("case", "report"):
-        session.add(
-            models.CaseAudit(
-                municipality_id=viewer.municipality_id,
-                series=row.routine_key,
-                reference=row.occurrence,
-                at=now,
-                actor_id=viewer.person_id,
-                actor=viewer.person_key,
-                action="message.resend",
-                detail={"purpose": row.purpose},
-            )
-        )
 
 
 # --- people and roles ----------------------------------------------------------------------------
