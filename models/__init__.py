@@ -1,5 +1,6 @@
-"""SQLAlchemy 2 typed models: the directory, routines, bookings and the outbox."""
+"""SQLAlchemy 2 typed models: the directory, routines, bookings, the outbox, the web app."""
 
+from models.accounts import Account, FeedToken, Heartbeat, SignInAttempt, WebAudit, WebSecret
 from models.answers import Answer
 from models.base import Base, UtcDateTime
 from models.cases import (
@@ -18,6 +19,7 @@ from models.routines import Booking, Material, Routine
 
 __all__ = [
     "OPEN_STATUSES",
+    "Account",
     "Answer",
     "Base",
     "Booking",
@@ -27,6 +29,8 @@ __all__ = [
     "CaseNote",
     "DeliveryAttempt",
     "District",
+    "FeedToken",
+    "Heartbeat",
     "InviteRecord",
     "Material",
     "Municipality",
@@ -36,8 +40,11 @@ __all__ = [
     "Report",
     "RoleAssignment",
     "Routine",
+    "SignInAttempt",
     "SipItem",
     "Status",
     "Unit",
     "UtcDateTime",
+    "WebAudit",
+    "WebSecret",
 ]

@@ -1,7 +1,7 @@
 """The `samverkan` command line: the typer app and the table of its commands.
 
-One module per group of commands (profile, booking, run, reports, cases); each imports
-`common` and nothing here imports back. `main` is the console script.
+One module per group of commands (profile, booking, run, reports, cases, meetings, webapp);
+each imports `common` and nothing here imports back. `main` is the console script.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from samverkan.cli import booking, cases, meetings, profile, reports, run
+from samverkan.cli import booking, cases, meetings, profile, reports, run, webapp
 from samverkan.cli.common import stderr
 from samverkan.cli.errors import run_guarded
 
@@ -38,6 +38,9 @@ for command in (
 app.add_typer(reports.app, name="report")
 app.add_typer(cases.app, name="case")
 app.add_typer(meetings.app, name="meeting")
+app.add_typer(webapp.user_app, name="user")
+app.add_typer(webapp.feed_app, name="feed")
+app.command("web")(webapp.web)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ import models
 from models.db import transaction
 from samverkan import cli
 from samverkan.cli import run as cli_run
+from samverkan.cli import webapp as cli_web
 from scheduler.calendar import STOCKHOLM
 from service import cases
 from tests.e2e.processes import SAMVERKAN, clean_env
@@ -172,6 +173,10 @@ PLAUSIBLE: dict[str, list[str]] = {
     "text": ["Ringde vårdnadshavare", "Lisa Exempelsson 120315-1234"],
     "profile": [str(DATA / "cases.yaml")],
     "municipality": ["fall"],
+    "person": PEOPLE,
+    "username": ["rut", "fia", "ny.person@exempel"],
+    "host": ["127.0.0.1", "::1"],
+    "port": ["8000"],
 }
 
 
@@ -249,6 +254,7 @@ def fuzz_env(
     monkeypatch.setattr(worker.runtime, "_settings", None)
     monkeypatch.setattr(worker.runtime, "_runtime", None)
     monkeypatch.setattr(cli_run, "run_simulation", lambda *args: None)
+    monkeypatch.setattr(cli_web, "serve", lambda *args: None)  # the web server itself
     monkeypatch.setattr(worker.app.app, "Worker", _Idle, raising=False)
     monkeypatch.setattr(worker.app.app, "Beat", _Idle, raising=False)
     handlers = logging.getLogger().handlers[:]

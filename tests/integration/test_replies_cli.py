@@ -23,7 +23,7 @@ UID = event_uid("exempel", "samverkansmote-var", "2027", "exempelby.se")
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli.app, list(args), env=env)
-    # Errors reach the user through samverkan.clierrors (main); here they are the exception.
+    # Errors reach the user through samverkan.cli.errors (main); here they are the exception.
     error = (
         "" if result.exception is None else f"{type(result.exception).__name__}: {result.exception}"
     )

@@ -1,7 +1,7 @@
 """Invite lifecycle: the record of who was sent which invitation, and called-off bookings.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 
 `invite_record` holds, per meeting UID and recipient address, the last SEQUENCE and METHOD
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
