@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     # Seconds between two sweeps (rows claimed longer ago than the lease are put back).
     sweep_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 300.0
     log_level: LogLevel = "INFO"
+    # OpenID Connect sign-in (web/oidc.py, docs/web.md "OpenID Connect"); all empty: passwords only.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_url: str = ""
+    oidc_municipality: str = ""
+    oidc_email_claim: str = "email"
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.caldav",
     "tests.fixtures.invites",
+    "tests.fixtures.browser",
+    "tests.fixtures.oidc",
 ]
