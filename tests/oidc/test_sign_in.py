@@ -8,7 +8,6 @@ the provider signs in, and Lilla kommunen (tests/data/minimal.yaml).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -20,7 +19,6 @@ from fastapi.testclient import TestClient
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Base
 from models.db import make_engine, make_sessionmaker
 from samverkan.errors import SettingsError
 from samverkan.settings import load_settings
@@ -29,25 +27,19 @@ from tests.fixtures.oidc import (
     OidcProvider,
     ProviderLogin,
     callback_parameters,
+    people_database,
 )
-from tests.profiles import EXAMPLE, MINIMAL, load
 from web.oidc import COOKIE, OidcClient, OidcConfig, SignedInPerson, oidc_router, safe_next
 
 SECRET = "en-hemlighet-bara-for-testerna"
-NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 EVA = "eva.sjoberg@exempelby.se"  # elevhälsochef in Exempelby
 
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
-    path = tmp_path_factory.mktemp("oidc-db") / "samverkan.db"
-    engine = make_engine(f"sqlite:///{path}")
-    Base.metadata.create_all(engine)
-    factory = make_sessionmaker(engine)
-    load(factory, EXAMPLE, NOW, horizon_days=30)
-    load(factory, MINIMAL, NOW, horizon_days=30)
+    engine = make_engine(people_database(tmp_path_factory.mktemp("oidc-db")))
     try:
-        yield factory
+        yield make_sessionmaker(engine)
     finally:
         engine.dispose()
 
