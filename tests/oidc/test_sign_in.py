@@ -179,6 +179,26 @@ def test_a_state_that_does_not_match_is_refused(client: TestClient, person: Prov
     assert signed_in_as(client) is None
 
 
+def test_an_answer_from_another_issuer_is_refused(
+    client: TestClient, person: ProviderLogin
+) -> None:
+    back = person.authorize(start(client), EVA)
+    parts = urlsplit(back)
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    assert "iss" in query  # the provider names itself (RFC 9207)
+    query["iss"] = "https://annan-leverantor.example"
+    assert client.get(f"{parts.path}?{urlencode(query)}").status_code == 400
+    assert signed_in_as(client) is None
+
+
+def test_an_address_the_provider_has_not_verified_is_refused(
+    client: TestClient, person: ProviderLogin
+) -> None:
+    back = person.authorize(start(client), f"overifierad:{EVA}")
+    assert client.get(callback_parameters(back)).status_code == 403
+    assert signed_in_as(client) is None
+
+
 def test_a_callback_without_the_flow_cookie_is_refused(
     client: TestClient, person: ProviderLogin
 ) -> None:
