@@ -1,5 +1,6 @@
-"""SQLAlchemy 2 typed models: the directory, routines, bookings and the outbox."""
+"""SQLAlchemy 2 typed models: the directory, routines, bookings, the outbox, the web app."""
 
+from models.accounts import Account, FeedToken, Heartbeat, SignInAttempt, WebAudit, WebSecret
 from models.base import Base, UtcDateTime
 from models.cases import (
     Case,
@@ -16,6 +17,7 @@ from models.routines import Booking, Material, Routine
 
 __all__ = [
     "OPEN_STATUSES",
+    "Account",
     "Base",
     "Booking",
     "Case",
@@ -24,6 +26,8 @@ __all__ = [
     "CaseNote",
     "DeliveryAttempt",
     "District",
+    "FeedToken",
+    "Heartbeat",
     "Material",
     "Municipality",
     "Notification",
@@ -32,8 +36,11 @@ __all__ = [
     "Report",
     "RoleAssignment",
     "Routine",
+    "SignInAttempt",
     "SipItem",
     "Status",
     "Unit",
     "UtcDateTime",
+    "WebAudit",
+    "WebSecret",
 ]

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 import models
 from models.db import transaction
 from samverkan.cli_cases import case_app, report_app
+from samverkan.cli_web import feed_app, user_app, web
 from samverkan.dates import DAY_RULE, FIRST_YEAR, LAST_YEAR, MOMENT_RULE, parse_day, parse_moment
 from samverkan.errors import NotFoundError
 from samverkan.logs import configure_logging
@@ -403,6 +404,9 @@ def demo(
 
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
+app.add_typer(user_app, name="user")
+app.add_typer(feed_app, name="feed")
+app.command("web")(web)
 
 
 def main() -> None:

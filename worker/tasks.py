@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 import models
 from models.db import transaction
@@ -50,7 +52,22 @@ def tick_once(
 
 @app.task(name="samverkan.tick")
 def tick(now: str | None = None) -> int:
-    return len(tick_once(_moment(now), backlog=True))
+    claimed = len(tick_once(_moment(now), backlog=True))
+    beat_heartbeat(dt.datetime.now(dt.UTC))
+    return claimed
+
+
+def beat_heartbeat(at: dt.datetime) -> None:
+    """The tick ran, on this worker: the rows `/metrics` reads (tick age, worker heartbeat)."""
+    names = ("tick", f"worker:{socket.gethostname()}"[:200])
+    with transaction(get_runtime().sessions) as session:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        for name in names:
+            statement = insert(models.Heartbeat).values(name=name, at=at)
+            session.execute(
+                statement.on_conflict_do_update(index_elements=["name"], set_={"at": at})
+            )
 
 
 @app.task(name="samverkan.deliver")

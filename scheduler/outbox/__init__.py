@@ -7,7 +7,7 @@ Every other module plans, claims, sends and cancels through these functions:
 - `claims`: the tick's claim (`pending → queued`), the sweeper, and the queries that go with
   them;
 - `sending`: the worker's claim (`queued → sending`) and the outcome of a send (sent, retry,
-  failed); a send stopped at the last moment is a `cancel`.
+  failed); a send stopped at the last moment is a `cancel`; `resend` puts a failed row back.
 """
 
 from scheduler.outbox.claims import claim_due, next_due, open_count, sweep_expired
@@ -21,7 +21,13 @@ from scheduler.outbox.rows import (
     not_in_retry,
     sync,
 )
-from scheduler.outbox.sending import claim_for_sending, mark_failed, mark_retry, mark_sent
+from scheduler.outbox.sending import (
+    claim_for_sending,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    resend,
+)
 
 __all__ = [
     "CANCEL_REASON_CHARS",
@@ -38,6 +44,7 @@ __all__ = [
     "next_due",
     "not_in_retry",
     "open_count",
+    "resend",
     "sweep_expired",
     "sync",
 ]

@@ -69,3 +69,17 @@ def _done(
     row.smtp_reply = reply
     row.claimed_at = None
     row.updated_at = as_of
+
+
+def resend(session: Session, notification_id: int, now: dt.datetime) -> bool:
+    """`failed → pending`, due now: a coordinator asks for one more try. True when the row was
+    failed (a second click, or a row in any other state, changes nothing). Its attempts and
+    their log stay; the last error is cleared so the row reads as planned, not retrying."""
+    result = session.execute(
+        update(models.Notification)
+        .where(
+            models.Notification.id == notification_id, models.Notification.status == Status.FAILED
+        )
+        .values(status=Status.PENDING, due_at=now, last_error=None, claimed_at=None, updated_at=now)
+    )
+    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
