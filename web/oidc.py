@@ -26,6 +26,7 @@ as a short code.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 import secrets
@@ -39,7 +40,7 @@ from urllib.parse import urlsplit
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from authlib.oidc.core import CodeIDToken
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from joserfc import jwt
@@ -49,6 +50,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Municipality, Person
+from models.db import transaction
 from samverkan.errors import SettingsError
 from samverkan.settings import PREFIX, Settings
 
@@ -165,7 +167,7 @@ _UNREACHABLE = "Kommunens inloggningstjänst svarar inte just nu. Försök igen 
 class OidcClient:
     """The relying party: builds the authorization request and checks what comes back."""
 
-    def __init__(self, config: OidcConfig, secret: str) -> None:
+    def __init__(self, config: OidcConfig, secret: str | bytes) -> None:
         self.config = config
         self._flows = URLSafeTimedSerializer(secret, salt="samverkan-oidc-flow")
         self._lock = threading.Lock()
@@ -378,7 +380,7 @@ Refuse = Callable[[Request, str, int], Response]
 def oidc_router(
     config: OidcConfig,
     *,
-    secret: str,
+    secret: str | bytes,
     session_factory: Callable[[], Session],
     sign_in: SignIn,
     refuse: Refuse = refusal_page,
@@ -389,7 +391,7 @@ def oidc_router(
     router = APIRouter(prefix="/oidc")
 
     @router.get("/login", include_in_schema=False)
-    def login(request: Request, next: str = "/") -> Response:
+    def oidc_login(request: Request, next: str = "/") -> Response:
         try:
             url, cookie = client.begin(next)
         except OidcRefused as refused:
@@ -408,7 +410,7 @@ def oidc_router(
         return response
 
     @router.get("/callback", include_in_schema=False)
-    def callback(request: Request) -> Response:
+    def oidc_callback(request: Request) -> Response:
         try:
             email, next_path = client.finish(request.query_params, request.cookies.get(COOKIE))
             with session_factory() as session:
@@ -427,3 +429,57 @@ def oidc_router(
         return response
 
     return router
+
+
+def install(app: FastAPI, config: OidcConfig) -> None:
+    """Offer sign-in through `config`'s provider in the web app made by `web.app.create_app`.
+
+    The person the provider vouches for signs in to their account; a person without one gets
+    an account without a password (user name: the address, lower case), so the profile decides
+    who may sign in. A disabled account (`samverkan user disable`) is refused, and so is an
+    address that another account already uses as its user name."""
+    from web import auth
+    from web.access import Rule, rule
+    from web.app import page
+    from web.signin import open_session
+
+    sessions = app.state.sessions
+    clock = app.state.config.clock
+
+    def sign_in(request: Request, person: SignedInPerson, next_path: str) -> Response:
+        with transaction(sessions) as session:
+            account_id = _account_for(session, person, clock.now())
+        if account_id is None:
+            return refuse(request, _UNKNOWN, 403)
+        return open_session(request, account_id, next_path)
+
+    def refuse(request: Request, message: str, status: int) -> Response:
+        return page(request, "error.html", status=status, message=message)
+
+    router = oidc_router(
+        config,
+        secret=auth.signing_key(sessions, clock.now()),
+        session_factory=sessions,
+        sign_in=sign_in,
+        refuse=refuse,
+        secure_cookies=app.state.config.secure_cookies,
+    )
+    for route in router.routes:
+        rule(Rule.PUBLIC)(route.endpoint)  # type: ignore[attr-defined]
+    app.router.routes.extend(router.routes)
+
+
+def _account_for(session: Session, person: SignedInPerson, now: dt.datetime) -> int | None:
+    from models import Account
+
+    account = session.scalar(select(Account).where(Account.person_id == person.id))
+    if account is None:
+        username = session.get_one(Person, person.id).email.strip().lower()
+        if session.scalar(select(Account.id).where(Account.username == username)) is not None:
+            return None
+        account = Account(
+            person_id=person.id, username=username, password_hash=None, created_at=now
+        )
+        session.add(account)
+        session.flush()
+    return None if account.disabled else account.id

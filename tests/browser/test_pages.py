@@ -100,34 +100,43 @@ def sign_in(page: Any, site: Site) -> None:
     WebDriverWait(page, 20).until(expected_conditions.url_to_be(site.url + "/att-gora"))
 
 
+@pytest.fixture(scope="module")
+def coordinator(browser: Any, site: Site) -> Any:
+    """The browser, signed in once as the coordinator for the tests of this module."""
+    browser.delete_all_cookies()
+    sign_in(browser, site)
+    return browser
+
+
 def test_the_sign_in_page_meets_wcag_21_aa(page: Any, site: Site) -> None:
     page.get(site.url + "/logga-in")
     assert page.find_element(By.TAG_NAME, "h1").text
     assert axe_violations(page) == []
 
 
-def test_a_coordinator_sees_what_is_overdue(page: Any, site: Site) -> None:
+def test_signing_in_leads_a_coordinator_to_the_to_do_list(page: Any, site: Site) -> None:
     sign_in(page, site)
-    overdue = page.find_element(By.CSS_SELECTOR, "section[aria-labelledby=forsenat]").text
+    assert page.find_element(By.TAG_NAME, "h1").text == "Att göra"
+
+
+def test_a_coordinator_sees_what_is_overdue(coordinator: Any, site: Site) -> None:
+    coordinator.get(site.url + "/att-gora")
+    overdue = coordinator.find_element(By.CSS_SELECTOR, "section[aria-labelledby=forsenat]").text
     assert site.case in overdue
-    assert axe_violations(page) == []
-    screenshot(page, "att-gora")
+    assert axe_violations(coordinator) == []
+    screenshot(coordinator, "att-gora")
 
 
-def test_the_year_wheel_shows_the_year(page: Any, site: Site) -> None:
-    sign_in(page, site)
-    page.get(site.url + "/arshjul")
-    assert page.find_element(By.TAG_NAME, "h1").text == "Årshjul 2027"
-    assert page.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=hjulet] svg")
-    assert axe_violations(page) == []
-    screenshot(page, "arshjul")
-    page.get(site.url + "/arshjul/utskrift")
-    assert axe_violations(page) == []
+def test_the_year_wheel_shows_the_year(coordinator: Any, site: Site) -> None:
+    coordinator.get(site.url + "/arshjul")
+    assert coordinator.find_element(By.TAG_NAME, "h1").text == "Årshjul 2027"
+    assert coordinator.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=hjulet] svg")
+    assert axe_violations(coordinator) == []
+    screenshot(coordinator, "arshjul")
 
 
-@pytest.mark.parametrize("path", ["/leveranslogg", "/personer"])
-def test_the_other_pages_meet_wcag_21_aa(page: Any, site: Site, path: str) -> None:
-    sign_in(page, site)
-    page.get(site.url + path)
-    assert page.current_url == site.url + path
-    assert axe_violations(page) == []
+@pytest.mark.parametrize("path", ["/arshjul/utskrift", "/leveranslogg", "/personer"])
+def test_the_other_pages_meet_wcag_21_aa(coordinator: Any, site: Site, path: str) -> None:
+    coordinator.get(site.url + path)
+    assert coordinator.current_url == site.url + path
+    assert axe_violations(coordinator) == []
