@@ -149,7 +149,7 @@ def _failures(session: Session, column: Any, value: str, since: dt.datetime) -> 
     a = models.SignInAttempt
     return int(
         session.scalar(
-            select(func.count()).where(column == value, a.at >= since, a.succeeded.is_(False))
+            select(func.count()).where(column == value, a.at > since, a.succeeded.is_(False))
         )
         or 0
     )

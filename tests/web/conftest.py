@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from models.db import transaction
+from models.db import make_engine, make_sessionmaker, transaction
 from samverkan import cases
 from samverkan.cli_web import set_password
-from tests.profiles import EXAMPLE, MINIMAL, load, write_variant
+from tests.fixtures.services import DATABASES, PostgresSchema, create_schema
+from tests.profiles import EXAMPLE, load, write_variant
+from web import auth
 from web.app import create_app
 from web.config import WebConfig
 
@@ -36,6 +40,17 @@ USERS = {
     "ingenroll": ("exempel", "anders-holm"),  # on leave on NOW: no role that day
     "annan": ("liten", "anna"),  # coordinator of another municipality
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_hashes() -> Iterator[None]:
+    """argon2 at its smallest cost: the tests check what is hashed and checked, not its cost
+    (the service's default takes seconds on a busy two-core machine)."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", cheap)
+        patch.setattr(auth, "_DUMMY_HASH", cheap.hash("dummy"))
+        yield
 
 
 @dataclass
@@ -65,17 +80,17 @@ def municipality_id(session: Session, key: str) -> int:
     ).one()
 
 
-@pytest.fixture
-def world(session_factory: sessionmaker[Session], tmp_path: Path) -> World:
-    load(session_factory, EXAMPLE, NOW - dt.timedelta(days=30), horizon_days=120)
+def build(sessions: sessionmaker[Session], folder: Path) -> tuple[dict[str, str], str, str]:
+    """Load both municipalities, make the accounts, a report and a case; (passwords, refs)."""
+    load(sessions, EXAMPLE, NOW - dt.timedelta(days=30), horizon_days=120)
     other = write_variant(
-        tmp_path,
+        folder,
         "      - role: elevhalsochef\n",
         "      - role: elevhalsochef\n      - role: samordnare\n",
     )
-    load(session_factory, other, NOW - dt.timedelta(days=30), horizon_days=120)
+    load(sessions, other, NOW - dt.timedelta(days=30), horizon_days=120)
     passwords = {}
-    with transaction(session_factory) as session:
+    with transaction(sessions) as session:
         for username, (town, key) in USERS.items():
             person = session.scalars(
                 select(models.Person).where(
@@ -99,11 +114,51 @@ def world(session_factory: sessionmaker[Session], tmp_path: Path) -> World:
                 by="ingrid-mattsson",
                 school="kyrkbacksskolan",
                 family_worker="emma-sandberg",
+                guardians=("vh.hemma@hem.example",),
                 known_on=(NOW - dt.timedelta(days=20)).date(),
             ),
             NOW - dt.timedelta(days=20),
         ).reference
-    return World(session_factory, passwords, Clock(NOW), report, case)
+    return passwords, report, case
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, tuple[dict[str, str], str, str]]:
+    """The world built once in a SQLite file; each test gets its own copy (building takes
+    seconds: two profiles planned, six argon2 hashes)."""
+    folder = tmp_path_factory.mktemp("web-world")
+    url = f"sqlite:///{folder / 'samverkan.db'}"
+    create_schema(url)
+    engine = make_engine(url)
+    try:
+        built = build(make_sessionmaker(engine), folder)
+    finally:
+        engine.dispose()
+    return folder / "samverkan.db", built
+
+
+@pytest.fixture(params=DATABASES)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    if request.param == "sqlite":
+        template, built = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "samverkan.db")
+        url = f"sqlite:///{tmp_path / 'samverkan.db'}"
+    else:
+        schema: PostgresSchema = request.getfixturevalue("postgres_schema")
+        url = schema.url
+        create_schema(url)
+        built = None
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    if built is None:
+        built = build(sessions, tmp_path)
+    passwords, report, case = built
+    try:
+        yield World(sessions, passwords, Clock(NOW), report, case)
+    finally:
+        engine.dispose()
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
