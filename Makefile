@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: venv test lint js browser oidc demo faults clean bench
+.PHONY: venv test lint js browser oidc demo web-demo faults clean bench
 
 # The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
 venv: $(STAMP)
@@ -63,6 +63,10 @@ test: lint js browser oidc
 # and simulates the next calendar year into var/demo/outbox/.
 demo: venv
 	$(BIN)/samverkan demo
+
+# The web app on the demo's data (run `make demo` first): http://127.0.0.1:8000, docs/web.md.
+web-demo: venv
+	$(BIN)/samverkan web --demo
 
 # The fault-injection scenarios at full size (2,000 messages each; docs/reliability.md).
 faults: venv

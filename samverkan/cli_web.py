@@ -26,6 +26,7 @@ feed_app = typer.Typer(help="Personal calendar feeds (/feeds/<token>.ics).", no_
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,199}")
 USERNAME_RULE = "1–200 characters: a–z, 0–9 and . _ @ - (lower case)"
+HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,253}")
 # The demo's accounts: profile person → username; all with DEMO_PASSWORD (docs/web.md).
 DEMO_ACCOUNTS = {
     "elin-bergstrom": "elin",  # samordnare
@@ -185,6 +186,8 @@ def web(
     from samverkan import cli
     from samverkan.settings import demo_settings
 
+    if not HOST.fullmatch(host):
+        raise typer.BadParameter("give an IP address or a host name", param_hint="--host")
     settings = cli._settings()
     if demo:
         settings = demo_settings(settings)
@@ -194,7 +197,7 @@ def web(
     sessions = get_runtime().sessions if not demo else _demo_sessions(settings)
     if demo:
         _demo_accounts(sessions)
-    serve(sessions, settings, host, port, secure=not (dev or demo))
+    serve(sessions, settings, host, port, not (dev or demo))
 
 
 def _demo_sessions(settings: Settings) -> object:

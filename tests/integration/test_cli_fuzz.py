@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models
 from models.db import transaction
-from samverkan import cases, cli
+from samverkan import cases, cli, cli_web
 from scheduler.calendar import STOCKHOLM
 from tests.e2e.processes import SAMVERKAN, clean_env
 from tests.profiles import DATA, MINIMAL, load, snapshot
@@ -170,6 +170,10 @@ PLAUSIBLE: dict[str, list[str]] = {
     "text": ["Ringde vårdnadshavare", "Lisa Exempelsson 120315-1234"],
     "profile": [str(DATA / "cases.yaml")],
     "municipality": ["fall"],
+    "person": PEOPLE,
+    "username": ["rut", "fia", "ny.person@exempel"],
+    "host": ["127.0.0.1", "::1"],
+    "port": ["8000"],
 }
 
 
@@ -247,6 +251,7 @@ def fuzz_env(
     monkeypatch.setattr(worker.runtime, "_settings", None)
     monkeypatch.setattr(worker.runtime, "_runtime", None)
     monkeypatch.setattr(cli, "_run_simulation", lambda *args: None)
+    monkeypatch.setattr(cli_web, "serve", lambda *args: None)  # the web server itself
     monkeypatch.setattr(worker.app.app, "Worker", _Idle, raising=False)
     monkeypatch.setattr(worker.app.app, "Beat", _Idle, raising=False)
     handlers = logging.getLogger().handlers[:]

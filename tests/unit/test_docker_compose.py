@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-REQUIRED_SERVICES = {"redis", "postgres", "mailpit", "migrate", "worker", "beat"}
-NEEDS_HEALTHCHECK = {"redis", "postgres", "worker"}
+REQUIRED_SERVICES = {"redis", "postgres", "mailpit", "migrate", "worker", "beat", "web"}
+NEEDS_HEALTHCHECK = {"redis", "postgres", "worker", "web"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 Service = dict[str, Any]
@@ -119,7 +119,7 @@ def test_required_services_exist(services: dict[str, Service]) -> None:
 def test_the_app_services_are_built_from_our_dockerfile(
     app_services: dict[str, Service],
 ) -> None:
-    assert {"migrate", "worker", "beat"} <= set(app_services)
+    assert {"migrate", "worker", "beat", "web"} <= set(app_services)
     assert DOCKERFILE.is_file()
     for name, service in app_services.items():
         build = service["build"]
@@ -231,3 +231,18 @@ def test_the_dockerfile() -> None:
         if keyword == "COPY" and not rest.startswith("--from"):
             for source in shlex.split(rest)[:-1]:
                 assert (ROOT / source).exists(), f"the Dockerfile copies missing {source}"
+
+
+def test_the_web_app_listens_on_its_published_port_and_waits_for_the_schema(
+    services: dict[str, Service],
+) -> None:
+    web = services["web"]
+    argv = words(web["command"])
+    assert argv[:2] == ["samverkan", "web"]
+    host, port = argv[argv.index("--host") + 1], argv[argv.index("--port") + 1]
+    assert host == "0.0.0.0", "inside the container it must listen beyond loopback"
+    assert any(str(p).split(":")[-1] == port for p in web.get("ports", []))
+    assert "--dev" not in argv and "--demo" not in argv, "production cookies are Secure"
+    assert depends_on(web).get("migrate") == "service_completed_successfully"
+    health = " ".join(web["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/healthz" in health
