@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: venv test lint js dovecot demo web-demo faults clean bench
+.PHONY: venv test lint js dovecot browser oidc demo web-demo faults clean bench
 
 # The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
 venv: $(STAMP)
@@ -44,8 +44,34 @@ dovecot:
 		|| echo "dovecot could not be installed: the reply-mailbox tests will not run"; \
 	else echo "apt-get not found: install Dovecot to run the reply-mailbox tests"; fi
 
+
+# The browser tests (tests/browser): Debian's chromium and chromium-driver, installed with
+# apt-get when missing (as root, or through sudo), and axe-core (tests/browser, npm ci).
+# Without them the browser tests skip, except in CI (CI=true), where they fail.
+AXE := tests/browser
+browser: $(AXE)/node_modules/.package-lock.json
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends \
+			chromium chromium-driver; \
+	else echo "chromium/chromedriver not found and no apt-get: the browser tests will not run"; fi
+
+$(AXE)/node_modules/.package-lock.json: $(AXE)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(AXE) && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the browser tests will not run"; fi
+
+# The OpenID Connect provider for the sign-in tests (node's oidc-provider, tests/oidc).
+OIDC := tests/oidc
+oidc: $(OIDC)/node_modules/.package-lock.json
+
+$(OIDC)/node_modules/.package-lock.json: $(OIDC)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(OIDC) && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the OpenID Connect tests will not run"; fi
+
 # Everything, including the quick fault-injection scenarios; `make faults` runs the slow ones.
-test: lint js dovecot
+test: lint js dovecot browser oidc
 	$(BIN)/pytest
 
 # Loads profiles/exempel.yaml into its own folder var/demo/ (never the configured database)

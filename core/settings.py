@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     oauth_client_id: str = ""
     oauth_client_secret: str = ""
     oauth_scope: str = ""
+    # OpenID Connect sign-in (web/oidc.py, docs/web.md "OpenID Connect"); all empty: passwords only.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_url: str = ""
+    oidc_municipality: str = ""
+    oidc_email_claim: str = "email"
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.caldav",
     "tests.fixtures.invites",
     "tests.fixtures.imap",
+    "tests.fixtures.browser",
+    "tests.fixtures.oidc",
 ]

@@ -243,4 +243,9 @@ def serve(sessions: object, settings: Settings, host: str, port: int, secure: bo
 
     config = WebConfig(templates_dir=settings.templates_dir, secure_cookies=secure)
     app = create_app(sessions, config)  # type: ignore[arg-type]
+    from web.oidc import OidcConfig, install
+
+    oidc = OidcConfig.from_settings(settings)  # SAMVERKAN_OIDC_*: docs/web.md
+    if oidc is not None:
+        install(app, oidc)
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level=settings.log_level.lower())
