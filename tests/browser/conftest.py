@@ -19,8 +19,8 @@ from sqlalchemy import select
 import models
 from models import Base
 from models.db import make_engine, make_sessionmaker, transaction
-from samverkan import cases
 from samverkan.cli.webapp import set_password
+from service import cases
 from tests.fixtures.browser import LiveServer
 from tests.fixtures.oidc import OidcProvider
 from tests.profiles import EXAMPLE, load

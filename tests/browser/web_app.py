@@ -13,9 +13,9 @@ import os
 
 from fastapi import FastAPI
 
-from core.clock import SimulatedClock
 from core.settings import load_settings
 from models.db import make_engine, make_sessionmaker
+from tests.clocks import FixedClock
 from web.app import create_app as create_web_app
 from web.config import WebConfig
 from web.oidc import OidcConfig, install
@@ -25,7 +25,7 @@ def create_app() -> FastAPI:
     settings = load_settings()
     now = dt.datetime.fromisoformat(os.environ["SAMVERKAN_TEST_WEB_NOW"])
     sessions = make_sessionmaker(make_engine(settings.database_url))
-    config = WebConfig(secure_cookies=False, clock=SimulatedClock(now))
+    config = WebConfig(secure_cookies=False, clock=FixedClock(now))
     app = create_web_app(sessions, config)
     oidc = OidcConfig.from_settings(settings)
     if oidc is not None:

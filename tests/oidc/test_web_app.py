@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from core.clock import SimulatedClock
 from models.db import make_engine, make_sessionmaker, transaction
+from tests.clocks import FixedClock
 from tests.fixtures.oidc import (
     TESTSERVER_CALLBACK,
     OidcProvider,
@@ -41,7 +41,7 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[
 
 @pytest.fixture
 def client(oidc_provider: OidcProvider, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    app = create_app(sessions, WebConfig(secure_cookies=False, clock=SimulatedClock(NOW)))
+    app = create_app(sessions, WebConfig(secure_cookies=False, clock=FixedClock(NOW)))
     install(
         app,
         OidcConfig(
