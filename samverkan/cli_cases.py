@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from service.cases import Outcome
+    from service.desk import Desk
 
 report_app = typer.Typer(help="Reports of concern (orosanmälan).", no_args_is_help=True)
 case_app = typer.Typer(
@@ -44,17 +43,23 @@ def _day(value: str | None, what: str) -> dt.date | None:
 
 
 def _run(
-    municipality: str | None, now: str | None, work: Callable[[Session, int, dt.datetime], Outcome]
+    municipality: str | None,
+    now: str | None,
+    by: str,
+    work: Callable[[Desk], Outcome],
+    option: str = "--by",
 ) -> None:
-    """Prepare, run `work` in one transaction, print its outcome."""
+    """Prepare, run `work` at a desk for `by` in one transaction, print its outcome."""
     from models.db import transaction
     from samverkan import cli
+    from service.desk import Desk
 
     settings = cli._settings()
     cli._prepare(settings)
     moment = cli._now(now)
     with transaction(cli._runtime().sessions) as session:
-        outcome = work(session, cli._municipality_id(session, municipality), moment)
+        municipality_id = cli._municipality_id(session, municipality)
+        outcome = work(Desk.open(session, municipality_id, by, moment, option=option))
     cli.console.print(str(outcome), highlight=False, markup=False, soft_wrap=True)
 
 
@@ -92,7 +97,7 @@ def report_register(
         wants_feedback=wants_feedback,
         guardians=tuple(guardian or ()),
     )
-    _run(municipality, now, lambda s, m, t: register_report(s, m, request, t))
+    _run(municipality, now, reporter, lambda d: register_report(d, request), "--reporter")
 
 
 @report_app.command("receive")
@@ -102,7 +107,7 @@ def report_receive(
     """The intake unit confirms receipt; the reporter is told by whom."""
     from service.cases import receive_report
 
-    _run(municipality, now, lambda s, m, t: receive_report(s, m, reference, by, t))
+    _run(municipality, now, by, lambda d: receive_report(d, reference))
 
 
 @report_app.command("flag-abuse")
@@ -113,7 +118,7 @@ def report_flag_abuse(
     about it reaches a guardian, a pupil or anyone outside the staff (cannot be undone)."""
     from service.cases import flag_suspected_abuse
 
-    _run(municipality, now, lambda s, m, t: flag_suspected_abuse(s, m, reference, by, t))
+    _run(municipality, now, by, lambda d: flag_suspected_abuse(d, reference))
 
 
 # --- cases --------------------------------------------------------------------------------------
@@ -155,7 +160,6 @@ def case_open(
 
     request = CaseRequest(
         owner=owner,
-        by=by,
         owner_role=owner_role,
         known_on=_day(known_on, "--known-on"),
         school=school,
@@ -167,7 +171,7 @@ def case_open(
         sip=sip,
         report=report,
     )
-    _run(municipality, now, lambda s, m, t: open_case(s, m, request, t))
+    _run(municipality, now, by, lambda d: open_case(d, request))
 
 
 @case_app.command("consent")
@@ -186,8 +190,8 @@ def case_consent(
     """Record written consent; required before any meeting is booked."""
     from service.cases import ConsentRequest, record_consent
 
-    request = ConsentRequest(by, given_by, scope, _day(given_on, "--given-on"), pupil_own)
-    _run(municipality, now, lambda s, m, t: record_consent(s, m, reference, request, t))
+    request = ConsentRequest(given_by, scope, _day(given_on, "--given-on"), pupil_own)
+    _run(municipality, now, by, lambda d: record_consent(d, reference, request))
 
 
 @case_app.command("withdraw-consent")
@@ -197,7 +201,7 @@ def case_withdraw_consent(
     """Consent withdrawn: everything pending is cancelled, meetings to come are called off."""
     from service.cases import withdraw_consent
 
-    _run(municipality, now, lambda s, m, t: withdraw_consent(s, m, reference, by, t))
+    _run(municipality, now, by, lambda d: withdraw_consent(d, reference))
 
 
 @case_app.command("book")
@@ -219,8 +223,8 @@ def case_book(
     """Book or move a case meeting; every participant gets their own invite."""
     from service.cases import BookingRequest, book_meeting
 
-    request = BookingRequest(by, date, time, place, meeting)
-    _run(municipality, now, lambda s, m, t: book_meeting(s, m, reference, request, t))
+    request = BookingRequest(date, time, place, meeting)
+    _run(municipality, now, by, lambda d: book_meeting(d, reference, request))
 
 
 @case_app.command("hold")
@@ -236,7 +240,7 @@ def case_hold(
     from service.cases import hold_meeting
 
     day = _day(held_on, "--held-on")
-    _run(municipality, now, lambda s, m, t: hold_meeting(s, m, reference, by, meeting, day, t))
+    _run(municipality, now, by, lambda d: hold_meeting(d, reference, meeting, day))
 
 
 @case_app.command("minutes")
@@ -253,7 +257,7 @@ def case_minutes(
     from service.cases import parse_days, record_minutes
 
     days = parse_days(follow_up, "--follow-up")
-    _run(municipality, now, lambda s, m, t: record_minutes(s, m, reference, by, days, t))
+    _run(municipality, now, by, lambda d: record_minutes(d, reference, days))
 
 
 @case_app.command("sip")
@@ -270,7 +274,7 @@ def case_sip(
     from service.cases import mark_sip
 
     day = _day(follow_up, "--follow-up")
-    _run(municipality, now, lambda s, m, t: mark_sip(s, m, reference, by, day, t))
+    _run(municipality, now, by, lambda d: mark_sip(d, reference, day))
 
 
 @case_app.command("sip-add")
@@ -291,8 +295,8 @@ def case_sip_add(
 
     day = _day(due, "--due")
     assert day is not None
-    request = SipItemRequest(by, goal, action, responsible, day)
-    _run(municipality, now, lambda s, m, t: add_sip_item(s, m, reference, request, t))
+    request = SipItemRequest(goal, action, responsible, day)
+    _run(municipality, now, by, lambda d: add_sip_item(d, reference, request))
 
 
 @case_app.command("close")
@@ -302,19 +306,20 @@ def case_close(
     """Close the case (case owner or administrator only); pending reminders are cancelled."""
     from service.cases import close_case
 
-    _run(municipality, now, lambda s, m, t: close_case(s, m, reference, by, t))
+    _run(municipality, now, by, lambda d: close_case(d, reference))
 
 
 def _show(reference: str, notes: bool, municipality: str | None) -> None:
     from samverkan import cli
     from service.cases import show
+    from service.desk import Desk
 
     settings = cli._settings()
     cli._prepare(settings)
     with cli._runtime().sessions() as session:
-        data: dict[str, Any] = show(
-            session, cli._municipality_id(session, municipality), reference, notes
-        )
+        # No person acting: the console, which may read (service/permissions.py).
+        desk = Desk.open(session, cli._municipality_id(session, municipality), None, cli._now(None))
+        data: dict[str, Any] = show(desk, reference, notes)
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -331,7 +336,7 @@ def _add_note_and_show(app: typer.Typer, noun: str, shows: str) -> None:
     ) -> None:
         from service.cases import add_note
 
-        _run(municipality, now, lambda s, m, t: add_note(s, m, reference, by, text, t))
+        _run(municipality, now, by, lambda d: add_note(d, reference, text))
 
     @app.command("show", help=f"A {noun}'s {shows}, as JSON (for signed-in staff).")
     def show(

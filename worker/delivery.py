@@ -33,7 +33,7 @@ from core.errors import (
 from models import Status
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
-from scheduler.caseoutbox import send_time_refusal
+from scheduler.cases.guard import send_time_refusal
 from scheduler.directory import load_directory
 from scheduler.identity import idempotency_key, message_id_for
 from scheduler.planner import PlannedRow, as_wanted
