@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # ical.js for the invite tests (tests/js, pinned in its package-lock.json); without npm the
 # tests that need it skip, except in CI (CI=true), where they fail.

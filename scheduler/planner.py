@@ -18,7 +18,7 @@ import models
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM
 from scheduler.directory import Holder, RoleDirectory, load_directory
-from scheduler.identity import event_uid, idempotency_key, message_id_for
+from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
 from scheduler.occurrences import (
     BookingInfo,
     MessageTiming,
@@ -47,7 +47,7 @@ class Municipal:
 
     @property
     def domain(self) -> str:
-        return self.sender_email.rsplit("@", 1)[1]
+        return sender_domain(self.sender_email)
 
 
 @dataclass(frozen=True)
@@ -154,14 +154,7 @@ def _row(
         municipality.key, routine.key, timing.occurrence.key, purpose, holder.person_key
     )
     context = dict(base)
-    context["recipient"] = {
-        "name": holder.name,
-        "roles": list(holder.role_names),
-        "units": [
-            {"name": name, "kind": kind, "stages": municipality.unit_stages.get(key, [])}
-            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
-        ],
-    }
+    context["recipient"] = recipient_context(holder, municipality.unit_stages)
     return PlannedRow(
         key=key,
         routine=routine.key,
@@ -173,6 +166,22 @@ def _row(
         due_at=timing.due_at,
         message_id=message_id_for(key, municipality.domain),
     )
+
+
+def recipient_context(
+    holder: Holder, unit_stages: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The `recipient` a template sees: name, roles, units (with their school stages when
+    `unit_stages` is given: parent-meeting reminders name only those)."""
+    units: list[dict[str, Any]]
+    if unit_stages is None:
+        units = [{"name": name, "kind": kind} for name, kind in holder.units]
+    else:
+        units = [
+            {"name": name, "kind": kind, "stages": unit_stages.get(key, [])}
+            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
+        ]
+    return {"name": holder.name, "roles": list(holder.role_names), "units": units}
 
 
 def _keys(holder: Holder) -> tuple[str, ...]:

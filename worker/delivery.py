@@ -32,11 +32,9 @@ from core.errors import (
 )
 from models import Status
 from scheduler import outbox
-from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.calendar import STOCKHOLM
 from scheduler.cases.guard import send_time_refusal
-from scheduler.directory import load_directory
-from scheduler.identity import idempotency_key, message_id_for
-from scheduler.planner import PlannedRow, as_wanted
+from scheduler.handover import hand_over
 from worker.compose import Address, Attachment, compose_message
 from worker.invite import Party, build_invite
 from worker.mailers import Mailer
@@ -213,48 +211,10 @@ def _cancel_at_send(
 def _recipient_still_holds_role(
     session: Session, row: models.Notification, as_of: dt.datetime
 ) -> bool:
-    """Check the role again at send time; if it changed hands, the new holder gets the message."""
-    municipality = session.get_one(models.Municipality, row.municipality_id)
-    role_names = dict(municipality.calendar["roles"])
-    today = local_date(as_of)
-    # The usual case first, cheaply: the planned person still holds the role.
-    own = load_directory(session, municipality.id, role_names, person_id=row.person_id)
-    if own.resolve(row.roles, today):
+    """Check the role again at send time; if it changed hands, the new holder gets the message
+    (planned by scheduler/handover.py) and this row's attempt is recorded as skipped."""
+    if hand_over(session, row, as_of):
         return True
-    holders = load_directory(session, municipality.id, role_names).resolve(row.roles, today)
-    # The role changed hands: plan the same message for each current holder (unless they
-    # have it already), and cancel this one. The unique key keeps it to one copy each.
-    replacements = []
-    for holder in holders:
-        key = idempotency_key(
-            municipality.key, row.routine_key, row.occurrence, row.purpose, holder.person_key
-        )
-        context = dict(row.context)
-        context["recipient"] = {
-            "name": holder.name,
-            "roles": list(holder.role_names),
-            "units": [{"name": n, "kind": k} for n, k in holder.units],
-        }
-        replacements.append(
-            PlannedRow(
-                key=key,
-                routine=row.routine_key,
-                occurrence=row.occurrence,
-                purpose=row.purpose,
-                template=row.template,
-                context=context,
-                recipient=holder,
-                due_at=as_of,
-                message_id=message_id_for(key, municipality.sender_email.rsplit("@", 1)[1]),
-            )
-        )
-    wanted = [as_wanted(municipality.id, r) for r in replacements]
-    created = len(outbox.insert(session, wanted, as_of))
-    outbox.cancel(
-        row,
-        as_of,
-        f"recipient no longer holds {', '.join(row.roles)}; {created} new holder(s) planned",
-    )
     _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
     log.info("redirected", extra={"action": "deliver.redirect", "notification": row.id})
     return False

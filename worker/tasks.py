@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 import models
 from models.db import transaction
+from scheduler.digest import plan_digests
 from scheduler.outbox import claim_due, open_count, sweep_expired
 from scheduler.planner import replan as replan_municipality
 from worker.app import app
 from worker.delivery import deliver_one
-from worker.digest import plan_digests
 from worker.runtime import get_runtime
 
 log = logging.getLogger("samverkan.tasks")

@@ -1,37 +1,26 @@
-"""`samverkan report …` and `samverkan case …`: thin commands over service/cases.py.
+"""`samverkan case …`: cooperation cases and SIP, thin commands over service/cases/.
 
 Every command that changes something takes `--by` (the staff member acting: the later web
 layer passes the signed-in user) and `--now` (for tests and previews). Errors are
 SamverkanErrors: `main` prints them and exits 2, and the transaction is rolled back, so bad
-input changes nothing. Output names a report or case by its reference only.
+input changes nothing. Output names a case by its reference only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from service.cases import Outcome
-    from service.desk import Desk
+from samverkan.cli.common import By, Reference, act
+from samverkan.cli.common import MunicipalityOption as Municipality
+from samverkan.cli.common import NowOption as Now
+from samverkan.cli.notes import add_note_and_show
 
-report_app = typer.Typer(help="Reports of concern (orosanmälan).", no_args_is_help=True)
-case_app = typer.Typer(
+app = typer.Typer(
     help="Cooperation cases (samverkansmöte, seed 004 Bilaga 1) and SIP.", no_args_is_help=True
 )
-
-Reference = Annotated[str, typer.Argument(help="The neutral reference, e.g. 2027-0042.")]
-By = Annotated[str, typer.Option("--by", help="Person key of the staff member acting.")]
-Now = Annotated[
-    str | None,
-    typer.Option("--now", help="Act as if it were this moment (ISO, local time if no offset)."),
-]
-Municipality = Annotated[str | None, typer.Option("--municipality", "-m")]
 
 
 def _day(value: str | None, what: str) -> dt.date | None:
@@ -42,89 +31,7 @@ def _day(value: str | None, what: str) -> dt.date | None:
     return parse_days([value], what)[0]
 
 
-def _run(
-    municipality: str | None,
-    now: str | None,
-    by: str,
-    work: Callable[[Desk], Outcome],
-    option: str = "--by",
-) -> None:
-    """Prepare, run `work` at a desk for `by` in one transaction, print its outcome."""
-    from models.db import transaction
-    from samverkan import cli
-    from service.desk import Desk
-
-    settings = cli._settings()
-    cli._prepare(settings)
-    moment = cli._now(now)
-    with transaction(cli._runtime().sessions) as session:
-        municipality_id = cli._municipality_id(session, municipality)
-        outcome = work(Desk.open(session, municipality_id, by, moment, option=option))
-    cli.console.print(str(outcome), highlight=False, markup=False, soft_wrap=True)
-
-
-# --- reports ------------------------------------------------------------------------------------
-
-
-@report_app.command("register")
-def report_register(
-    unit: Annotated[str, typer.Option("--unit", help="Reporting unit (school, förskola) key.")],
-    reporter: Annotated[str, typer.Option("--reporter", help="Person key: the duty is personal.")],
-    district: Annotated[str, typer.Option("--district", help="The child's district key.")],
-    acute: Annotated[bool, typer.Option("--acute", help="An acute matter.")] = False,
-    suspected_abuse: Annotated[
-        bool, typer.Option("--suspected-abuse", help="Suspected violence or sexual abuse.")
-    ] = False,
-    wants_feedback: Annotated[
-        bool, typer.Option("--wants-feedback", help="The reporter wants feedback.")
-    ] = False,
-    guardian: Annotated[
-        list[str] | None,
-        typer.Option("--guardian", help="A guardian's e-mail, to tell them a report is made."),
-    ] = None,
-    municipality: Municipality = None,
-    now: Now = None,
-) -> None:
-    """Register a report of concern: the reporter and the intake unit are told at once."""
-    from service.cases import ReportRequest, register_report
-
-    request = ReportRequest(
-        unit=unit,
-        reporter=reporter,
-        district=district,
-        acute=acute,
-        suspected_abuse=suspected_abuse,
-        wants_feedback=wants_feedback,
-        guardians=tuple(guardian or ()),
-    )
-    _run(municipality, now, reporter, lambda d: register_report(d, request), "--reporter")
-
-
-@report_app.command("receive")
-def report_receive(
-    reference: Reference, by: By, municipality: Municipality = None, now: Now = None
-) -> None:
-    """The intake unit confirms receipt; the reporter is told by whom."""
-    from service.cases import receive_report
-
-    _run(municipality, now, by, lambda d: receive_report(d, reference))
-
-
-@report_app.command("flag-abuse")
-def report_flag_abuse(
-    reference: Reference, by: By, municipality: Municipality = None, now: Now = None
-) -> None:
-    """The report concerns suspected violence or sexual abuse after all: from now on nothing
-    about it reaches a guardian, a pupil or anyone outside the staff (cannot be undone)."""
-    from service.cases import flag_suspected_abuse
-
-    _run(municipality, now, by, lambda d: flag_suspected_abuse(d, reference))
-
-
-# --- cases --------------------------------------------------------------------------------------
-
-
-@case_app.command("open")
+@app.command("open")
 def case_open(
     owner: Annotated[str, typer.Option("--owner", help="The processbärare's person key.")],
     by: By,
@@ -171,10 +78,10 @@ def case_open(
         sip=sip,
         report=report,
     )
-    _run(municipality, now, by, lambda d: open_case(d, request))
+    act(municipality, now, by, lambda desk: open_case(desk, request))
 
 
-@case_app.command("consent")
+@app.command("consent")
 def case_consent(
     reference: Reference,
     by: By,
@@ -191,20 +98,20 @@ def case_consent(
     from service.cases import ConsentRequest, record_consent
 
     request = ConsentRequest(given_by, scope, _day(given_on, "--given-on"), pupil_own)
-    _run(municipality, now, by, lambda d: record_consent(d, reference, request))
+    act(municipality, now, by, lambda desk: record_consent(desk, reference, request))
 
 
-@case_app.command("withdraw-consent")
+@app.command("withdraw-consent")
 def case_withdraw_consent(
     reference: Reference, by: By, municipality: Municipality = None, now: Now = None
 ) -> None:
     """Consent withdrawn: everything pending is cancelled, meetings to come are called off."""
     from service.cases import withdraw_consent
 
-    _run(municipality, now, by, lambda d: withdraw_consent(d, reference))
+    act(municipality, now, by, lambda desk: withdraw_consent(desk, reference))
 
 
-@case_app.command("book")
+@app.command("book")
 def case_book(
     reference: Reference,
     date: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
@@ -224,10 +131,10 @@ def case_book(
     from service.cases import BookingRequest, book_meeting
 
     request = BookingRequest(date, time, place, meeting)
-    _run(municipality, now, by, lambda d: book_meeting(d, reference, request))
+    act(municipality, now, by, lambda desk: book_meeting(desk, reference, request))
 
 
-@case_app.command("hold")
+@app.command("hold")
 def case_hold(
     reference: Reference,
     by: By,
@@ -240,10 +147,10 @@ def case_hold(
     from service.cases import hold_meeting
 
     day = _day(held_on, "--held-on")
-    _run(municipality, now, by, lambda d: hold_meeting(d, reference, meeting, day))
+    act(municipality, now, by, lambda desk: hold_meeting(desk, reference, meeting, day))
 
 
-@case_app.command("minutes")
+@app.command("minutes")
 def case_minutes(
     reference: Reference,
     by: By,
@@ -257,10 +164,10 @@ def case_minutes(
     from service.cases import parse_days, record_minutes
 
     days = parse_days(follow_up, "--follow-up")
-    _run(municipality, now, by, lambda d: record_minutes(d, reference, days))
+    act(municipality, now, by, lambda desk: record_minutes(desk, reference, days))
 
 
-@case_app.command("sip")
+@app.command("sip")
 def case_sip(
     reference: Reference,
     by: By,
@@ -274,10 +181,10 @@ def case_sip(
     from service.cases import mark_sip
 
     day = _day(follow_up, "--follow-up")
-    _run(municipality, now, by, lambda d: mark_sip(d, reference, day))
+    act(municipality, now, by, lambda desk: mark_sip(desk, reference, day))
 
 
-@case_app.command("sip-add")
+@app.command("sip-add")
 def case_sip_add(
     reference: Reference,
     by: By,
@@ -296,56 +203,17 @@ def case_sip_add(
     day = _day(due, "--due")
     assert day is not None
     request = SipItemRequest(goal, action, responsible, day)
-    _run(municipality, now, by, lambda d: add_sip_item(d, reference, request))
+    act(municipality, now, by, lambda desk: add_sip_item(desk, reference, request))
 
 
-@case_app.command("close")
+@app.command("close")
 def case_close(
     reference: Reference, by: By, municipality: Municipality = None, now: Now = None
 ) -> None:
     """Close the case (case owner or administrator only); pending reminders are cancelled."""
     from service.cases import close_case
 
-    _run(municipality, now, by, lambda d: close_case(d, reference))
+    act(municipality, now, by, lambda desk: close_case(desk, reference))
 
 
-def _show(reference: str, notes: bool, municipality: str | None) -> None:
-    from samverkan import cli
-    from service.cases import show
-    from service.desk import Desk
-
-    settings = cli._settings()
-    cli._prepare(settings)
-    with cli._runtime().sessions() as session:
-        # No person acting: the console, which may read (service/permissions.py).
-        desk = Desk.open(session, cli._municipality_id(session, municipality), None, cli._now(None))
-        data: dict[str, Any] = show(desk, reference, notes)
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def _add_note_and_show(app: typer.Typer, noun: str, shows: str) -> None:
-    """`note` and `show` work alike on reports and cases (both are found by reference)."""
-
-    @app.command("note", help=f"Keep a note on a {noun} (never sent anywhere).")
-    def note(
-        reference: Reference,
-        text: Annotated[str, typer.Argument(help="Free text, for signed-in staff only.")],
-        by: By,
-        municipality: Municipality = None,
-        now: Now = None,
-    ) -> None:
-        from service.cases import add_note
-
-        _run(municipality, now, by, lambda d: add_note(d, reference, text))
-
-    @app.command("show", help=f"A {noun}'s {shows}, as JSON (for signed-in staff).")
-    def show(
-        reference: Reference,
-        notes: Annotated[bool, typer.Option("--notes", help="Include staff notes.")] = False,
-        municipality: Municipality = None,
-    ) -> None:
-        _show(reference, notes, municipality)
-
-
-_add_note_and_show(report_app, "report", "state and messages")
-_add_note_and_show(case_app, "case", "state, deadlines, meetings and messages")
+add_note_and_show(app, "case", "state, deadlines, meetings and messages")

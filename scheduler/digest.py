@@ -1,5 +1,7 @@
 """The daily digest of failed messages, to the municipality's coordinators (role `samordnare`).
 
+Planned here; the worker's beat task (`samverkan.digest`, worker/tasks.py) calls `plan_digests`.
+
 A permanent failure (5xx, an invalid address), or a transient one that outlived the retry
 horizon, leaves its row `failed`. Once a day (beat, `DIGEST_AT` in worker/app.py) each
 coordinator gets one message listing the rows that failed since the previous digest: routine,
@@ -27,8 +29,8 @@ from models import Status
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
-from scheduler.identity import message_id_for
-from scheduler.planner import PlannedRow, as_wanted
+from scheduler.identity import message_id_for, sender_domain
+from scheduler.planner import PlannedRow, as_wanted, recipient_context
 from scheduler.spec import DIGEST_ROUTINE_KEY
 
 log = logging.getLogger("samverkan.digest")
@@ -103,16 +105,12 @@ def _plan_one(
         )
         return 0
     base = _context(session, municipality, failures, start, end)
-    domain = municipality.sender_email.rsplit("@", 1)[1]
+    domain = sender_domain(municipality.sender_email)
     rows = []
     for holder in coordinators:
         key = digest_key(municipality.key, today, holder.person_key)
         context = dict(base)
-        context["recipient"] = {
-            "name": holder.name,
-            "roles": list(holder.role_names),
-            "units": [{"name": n, "kind": k} for n, k in holder.units],
-        }
+        context["recipient"] = recipient_context(holder)
         rows.append(
             PlannedRow(
                 key=key,
