@@ -106,7 +106,7 @@ BUILTIN_ROLES: dict[str, str] = {
 # The failure digest's outbox rows (scheduler/digest.py); no profile key can start with "_".
 DIGEST_ROUTINE_KEY = "_fel-sammanstallning"
 # Routine keys of outbox rows that are planned elsewhere than from routines: case work
-# (scheduler/caseoutbox.py) and the digest. Re-planning routines never cancels them.
+# (scheduler/cases/outbox.py) and the digest. Re-planning routines never cancels them.
 RESERVED_ROUTINE_KEYS = frozenset({"case", "report", DIGEST_ROUTINE_KEY})
 
 

@@ -80,14 +80,7 @@ def plan_report(report: ReportView, rules: CaseRules, send_time: dt.time) -> lis
             facts,
         ),
     ]
-    guardians = tuple(
-        Recipient("external", f"vardnadshavare-{i}", email, "guardian")
-        for i, email in enumerate(report.guardians, start=1)
-    )
-    if guardians:
-        plan.append(
-            PlannedMessage("vardnadshavare", "anmalan-vardnadshavare", guardians, at, "send", {})
-        )
+    plan += _guardian_notice(report)
     if report.state is ReportState.RECEIVED and report.received_at is not None:
         plan.append(
             PlannedMessage(
@@ -106,6 +99,18 @@ def plan_report(report: ReportView, rules: CaseRules, send_time: dt.time) -> lis
             )
         )
     return plan
+
+
+def _guardian_notice(report: ReportView) -> list[PlannedMessage]:
+    """A neutral notice to the guardians that the school makes a report (seed 004)."""
+    guardians = tuple(
+        Recipient("external", f"vardnadshavare-{i}", email, "guardian")
+        for i, email in enumerate(report.guardians, start=1)
+    )
+    if not guardians:
+        return []
+    at = report.registered_at
+    return [PlannedMessage("vardnadshavare", "anmalan-vardnadshavare", guardians, at, "send", {})]
 
 
 def participants(case: CaseView) -> tuple[Recipient, ...]:

@@ -22,6 +22,7 @@ from scheduler.cases.views import (
     SipItemView,
 )
 from scheduler.confidential import StaffRule
+from scheduler.identity import sender_domain
 from scheduler.spec import CaseRules, RoleRef, UnitKind
 
 SERIES = (REPORT, CASE)
@@ -51,7 +52,7 @@ def send_time_of(municipality: models.Municipality) -> dt.time:
 
 
 def domain_of(municipality: models.Municipality) -> str:
-    return municipality.sender_email.rsplit("@", 1)[1]
+    return sender_domain(municipality.sender_email)
 
 
 def staff_rule_of(municipality: models.Municipality) -> StaffRule:

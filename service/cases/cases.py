@@ -45,9 +45,49 @@ class _Participants:
     externals: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A request to open a case, checked: the people and units it names exist and may be."""
+
+    owner: models.Person
+    owner_role: str
+    known_on: dt.date
+    school: models.Unit | None
+    people: _Participants
+    report: models.Report | None
+
+
 def open_case(desk: Desk, request: CaseRequest) -> Outcome:
     """Open a cooperation case; its owner is whoever raised it (processbärare)."""
-    actor = desk.require(Action.OPEN_CASE)
+    desk.require(Action.OPEN_CASE)
+    checked = _check(desk, request)
+    case = _new_case(desk, request, checked)
+    desk.session.add(case)
+    desk.session.flush()
+    result = sync_case(desk.session, case, desk.now, "case changed")
+    first = rules_.deadlines(case_view(desk.session, case), desk.rules)[0]
+    desk.audit(
+        "opened",
+        case_subject(desk.session, case),
+        owner=checked.owner.key,
+        owner_role=checked.owner_role,
+        known_on=checked.known_on.isoformat(),
+        first_deadline=first.last_day.isoformat(),
+        sip=request.sip,
+        report=checked.report.reference if checked.report else None,
+        externals=len(checked.people.externals),
+    )
+    return Outcome(
+        case.reference,
+        (
+            f"Ärende {case.reference} öppnat; processbärare {checked.owner.name}",
+            f"Första mötet senast {first.last_day}; samtycke krävs innan mötet bokas",
+        ),
+        result,
+    )
+
+
+def _check(desk: Desk, request: CaseRequest) -> _Checked:
     owner = desk.person(request.owner, "--owner")
     owner_role = _owner_role(desk, owner, request.owner_role)
     known_on = request.known_on or desk.today
@@ -57,14 +97,19 @@ def open_case(desk: Desk, request: CaseRequest) -> Outcome:
     report = find_report(desk, request.report) if request.report else None
     if report is not None:
         _refuse_outside_staff(desk, report_subject(report), people)
-    case = models.Case(
+    return _Checked(owner, owner_role, known_on, school, people, report)
+
+
+def _new_case(desk: Desk, request: CaseRequest, checked: _Checked) -> models.Case:
+    people, report = checked.people, checked.report
+    return models.Case(
         municipality_id=desk.municipality_id,
         reference=allocate_reference(desk.session, desk.municipality_id, desk.today.year),
         state=CaseState.OPEN.value,
-        owner_id=owner.id,
-        owner_role=owner_role,
-        known_on=known_on,
-        school_unit_id=school.id if school else None,
+        owner_id=checked.owner.id,
+        owner_role=checked.owner_role,
+        known_on=checked.known_on,
+        school_unit_id=checked.school.id if checked.school else None,
         family_worker_id=people.family_worker.id if people.family_worker else None,
         staff=list(dict.fromkeys(p.key for p in people.staff)),
         externals=people.externals,
@@ -72,32 +117,9 @@ def open_case(desk: Desk, request: CaseRequest) -> Outcome:
         sip=request.sip,
         report_id=report.id if report else None,
         opened_at=desk.now,
-        opened_by_id=actor.id if actor else None,
+        opened_by_id=desk.person_acting.id,
         rounds=0,
         follow_ups=[],
-    )
-    desk.session.add(case)
-    desk.session.flush()
-    result = sync_case(desk.session, case, desk.now, "case changed")
-    first = rules_.deadlines(case_view(desk.session, case), desk.rules)[0]
-    desk.audit(
-        "opened",
-        case_subject(desk.session, case),
-        owner=owner.key,
-        owner_role=owner_role,
-        known_on=known_on.isoformat(),
-        first_deadline=first.last_day.isoformat(),
-        sip=request.sip,
-        report=report.reference if report else None,
-        externals=len(people.externals),
-    )
-    return Outcome(
-        case.reference,
-        (
-            f"Ärende {case.reference} öppnat; processbärare {owner.name}",
-            f"Första mötet senast {first.last_day}; samtycke krävs innan mötet bokas",
-        ),
-        result,
     )
 
 

@@ -160,9 +160,7 @@ def flag_suspected_abuse(desk: Desk, reference: str) -> Outcome:
     )
     for case in linked:
         erased += len(case.externals)
-        case.externals = []
-        count += len(sync_case(desk.session, case, desk.now, reason).cancelled)
-        count += cancel_unsafe(desk.session, case_subject(desk.session, case), desk.now, reason)
+        count += _silence(desk, case, reason)
     desk.audit(
         "flagged_suspected_abuse",
         report_subject(report),
@@ -178,3 +176,11 @@ def flag_suspected_abuse(desk: Desk, reference: str) -> Outcome:
             f"{erased} vårdnadshavaradress(er) raderade",
         ),
     )
+
+
+def _silence(desk: Desk, case: models.Case, reason: str) -> int:
+    """A case that follows a flagged report: its external addresses erased, every message
+    still to be sent to anyone who is not staff cancelled. Returns how many were cancelled."""
+    case.externals = []
+    count = len(sync_case(desk.session, case, desk.now, reason).cancelled)
+    return count + cancel_unsafe(desk.session, case_subject(desk.session, case), desk.now, reason)
