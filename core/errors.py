@@ -14,6 +14,9 @@ class SamverkanError(Exception):
         super().__init__(message or (self.__doc__ or "").strip())
 
 
+# --- input: settings, profiles, files, requests -----------------------------------------------
+
+
 class SettingsError(SamverkanError):
     """A setting is unknown or malformed."""
 
@@ -28,6 +31,79 @@ class NotFoundError(SamverkanError):
 
 class ConfidentialityError(SamverkanError):
     """The request would put confidential information about a child into a message."""
+
+
+class UnreadableFile(SamverkanError):
+    """The file cannot be used; the message says why, without the file's content."""
+
+
+class FileTooLarge(UnreadableFile):
+    """The file holds more than the limit."""
+
+
+class AttachmentProblem(SamverkanError):
+    """An attachment cannot be used; the message is safe to show (it never holds the name
+    when the name itself is the problem)."""
+
+
+class BookingError(SamverkanError):
+    """The meeting cannot be booked like that."""
+
+
+class NonexistentLocalTime(SamverkanError, ValueError):
+    """A wall-clock time that the time zone skips (clocks go forward)."""
+
+
+class CaseInputError(SamverkanError):
+    """The request names something that does not exist or is malformed; nothing was changed."""
+
+
+class CaseRuleError(SamverkanError):
+    """The case process does not allow that now; nothing was changed."""
+
+
+class PermissionRefused(CaseRuleError):
+    """The person acting may not do that (service/permissions.py); nothing was changed."""
+
+
+# --- building a message ---------------------------------------------------------------------
+
+
+class TemplateError(SamverkanError):
+    """A message template is missing or does not render."""
+
+
+class InviteError(SamverkanError, ValueError):
+    """An invitation cannot be built from the values given."""
+
+    def __init__(self, problem: str) -> None:
+        # The outbox records this text as the row's reason: say what failed, then why.
+        super().__init__(f"the invitation could not be built: {problem}")
+
+
+class NonexistentLocalTimeError(InviteError):
+    """A local time falls in the gap when clocks go forward: it never happens."""
+
+
+class HeaderInjectionError(SamverkanError, ValueError):
+    """A header value holds a control character or would break the structure of the header."""
+
+    def __init__(
+        self, field: str, problem: str = "must not contain CR, LF or other control characters"
+    ) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+# --- running: the broker, simulation, delivery ----------------------------------------------
+
+
+class LongEtaError(SamverkanError, ValueError):
+    """A task was about to be published with an ETA or countdown longer than MAX_ETA."""
+
+
+class SimulationStalled(SamverkanError):
+    """Messages handed to the workers were not finished in time: is a worker running?"""
 
 
 class DeliveryError(SamverkanError):

@@ -11,17 +11,12 @@ import os
 import stat
 from pathlib import Path
 
+from core.errors import FileTooLarge as FileTooLarge  # re-exported
+from core.errors import UnreadableFile as UnreadableFile  # re-exported
+
 # Opening a FIFO for reading would wait for a writer; O_NONBLOCK returns at once, and the
 # S_ISREG check below then refuses it.
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-class UnreadableFile(Exception):
-    """The file cannot be used; the message says why, without the file's content."""
-
-
-class FileTooLarge(UnreadableFile):
-    """The file holds more than the limit."""
 
 
 def read_regular_file(path: Path, limit: int, *, follow_symlinks: bool = True) -> bytes:

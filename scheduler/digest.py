@@ -30,6 +30,7 @@ from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.identity import message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.planner import PlannedRow, as_wanted, recipient_context
 from scheduler.spec import DIGEST_ROUTINE_KEY
 
@@ -94,7 +95,7 @@ def _plan_one(
     if not failures:
         return 0
     today = local_date(now)
-    role_names = dict(municipality.calendar["roles"])
+    role_names = dict(MunicipalitySettings.of(municipality).role_names)
     coordinators = load_directory(session, municipality.id, role_names).resolve(
         [COORDINATOR_ROLE], today
     )

@@ -17,6 +17,7 @@ from scheduler import outbox
 from scheduler.calendar import local_date
 from scheduler.directory import load_directory
 from scheduler.identity import idempotency_key, message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.planner import PlannedRow, as_wanted, recipient_context
 
 
@@ -24,7 +25,7 @@ def hand_over(session: Session, row: models.Notification, as_of: dt.datetime) ->
     """True when the row's person still holds one of its roles on `as_of`'s day. Otherwise
     plan it for each current holder, cancel it (with the reason) and return False."""
     municipality = session.get_one(models.Municipality, row.municipality_id)
-    role_names = dict(municipality.calendar["roles"])
+    role_names = dict(MunicipalitySettings.of(municipality).role_names)
     today = local_date(as_of)
     # The usual case first, cheaply: the planned person still holds the role.
     own = load_directory(session, municipality.id, role_names, person_id=row.person_id)

@@ -19,6 +19,7 @@ from scheduler import outbox
 from scheduler.calendar import STOCKHOLM
 from scheduler.directory import Holder, RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import (
     BookingInfo,
     MessageTiming,
@@ -265,18 +266,18 @@ def _meeting_context(
 
 def planning_input(session: Session, municipality_id: int) -> PlanningInput:
     row = session.get_one(models.Municipality, municipality_id)
-    calendar = row.calendar
+    settings = MunicipalitySettings.of(row)
     municipal = Municipal(
         id=row.id,
         key=row.key,
         name=row.name,
         sender_name=row.sender_name,
         sender_email=row.sender_email,
-        send_time=dt.time.fromisoformat(calendar["send_time"]),
-        school_years=SchoolYears.model_validate(calendar["school_years"]),
-        role_names=dict(calendar["roles"]),
-        unit_stages=dict(calendar.get("unit_stages", {})),
-        places=dict(calendar.get("places") or {}),
+        send_time=settings.send_time,
+        school_years=settings.school_years,
+        role_names=dict(settings.role_names),
+        unit_stages=dict(settings.unit_stages),
+        places=dict(settings.places),
     )
     routines = []
     routine_keys: dict[int, str] = {}

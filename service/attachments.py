@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from core.errors import AttachmentProblem as AttachmentProblem  # re-exported
 from core.files import FileTooLarge, UnreadableFile, read_regular_file
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_NAME_LENGTH = 100
 _PUNCTUATION = frozenset(" ._-()+,")
-
-
-class AttachmentProblem(Exception):
-    """An attachment cannot be used; the message is safe to show (it never holds the name
-    when the name itself is the problem)."""
 
 
 def name_problem(name: str) -> str | None:

@@ -9,17 +9,14 @@ from sqlalchemy.orm import Session
 
 import models
 from core.dates import DAY_RULE, parse_day
-from core.errors import NotFoundError, SamverkanError
+from core.errors import BookingError as BookingError  # re-exported
+from core.errors import NotFoundError
 from scheduler.bookings import check_booking
+from scheduler.municipality import MunicipalitySettings
 from scheduler.places import unknown_place
 from scheduler.planner import replan
 from scheduler.spec import Routine
 from service.profiles import upsert_booking
-
-
-class BookingError(SamverkanError):
-    """The meeting cannot be booked like that."""
-
 
 PLACE_RULE = (
     "--place: no place with that key; a meeting's place is one of the keys under 'places' in "
@@ -52,7 +49,7 @@ def book_meeting(
     if check.start is None or check.end is None:
         raise BookingError("; ".join(problem.message for problem in check.problems))
     municipality = session.get_one(models.Municipality, municipality_id)
-    if unknown_place(municipality.calendar.get("places") or {}, place):
+    if unknown_place(MunicipalitySettings.of(municipality).places, place):
         raise BookingError(PLACE_RULE)
     assert routine.meeting is not None  # check_booking refuses anything but a meeting
     values = {

@@ -22,24 +22,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
-from core.errors import SamverkanError
+from core.errors import CaseInputError as CaseInputError  # re-exported
+from core.errors import PermissionRefused as PermissionRefused  # re-exported
 from scheduler.calendar import local_date
 from scheduler.cases.outbox import SyncResult
-from scheduler.cases.rules import CaseRuleError
 from scheduler.cases.subjects import LABELS, Subject, rules_of
 from scheduler.cases.views import CASE, REPORT
 from scheduler.spec import CaseRules
 from service.permissions import Action, Actor, Matter, may, refusal
 
 log = logging.getLogger("samverkan.cases")
-
-
-class CaseInputError(SamverkanError):
-    """The request names something that does not exist or is malformed; nothing was changed."""
-
-
-class PermissionRefused(CaseRuleError):
-    """The person acting may not do that; nothing was changed."""
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 import models
-from core.errors import SamverkanError
+from core.errors import SimulationStalled as SimulationStalled  # re-exported
 from models.db import transaction
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import next_due, open_count
 from scheduler.planner import replan
 from worker.runtime import Runtime
-
-
-class SimulationStalled(SamverkanError):
-    """Messages handed to the workers were not finished in time: is a worker running?"""
 
 
 @dataclass

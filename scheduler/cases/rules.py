@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from core.errors import SamverkanError
+from core.errors import CaseRuleError as CaseRuleError  # re-exported
 from scheduler import bookings
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.cases.views import (
@@ -34,11 +34,6 @@ from scheduler.workdays import (
     is_working_day,
     period_end,
 )
-
-
-class CaseRuleError(SamverkanError):
-    """The case process does not allow that now; nothing was changed."""
-
 
 # --- deadline maths -----------------------------------------------------------------------------
 

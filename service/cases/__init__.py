@@ -19,6 +19,7 @@ stored for signed-in staff and never enters a message or a log.
 | `inputs.py`, `references.py`, `changes.py`, `results.py` | what they share |
 """
 
+from core.errors import CaseInputError, PermissionRefused
 from service.cases.cases import CaseRequest, close_case, open_case
 from service.cases.consent import ConsentRequest, record_consent, withdraw_consent
 from service.cases.inputs import check_address, check_place, parse_days
@@ -33,7 +34,7 @@ from service.cases.reports import (
 from service.cases.results import Outcome
 from service.cases.show import add_note, show
 from service.cases.sip import SipItemRequest, add_sip_item, mark_sip
-from service.desk import CaseInputError, Desk, PermissionRefused
+from service.desk import Desk
 
 __all__ = [
     "BookingRequest",

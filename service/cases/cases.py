@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import models
+from core.errors import CaseInputError
 from scheduler.cases import rules as rules_
 from scheduler.cases.outbox import refuse_external
 from scheduler.cases.recipients import recipient_problem
@@ -17,7 +18,7 @@ from service.cases.changes import change_case, sync_case
 from service.cases.inputs import check_address
 from service.cases.references import allocate_reference, find_case, find_report
 from service.cases.results import Outcome
-from service.desk import CaseInputError, Desk
+from service.desk import Desk
 from service.permissions import Action
 
 

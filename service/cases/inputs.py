@@ -9,9 +9,9 @@ from email_validator import EmailNotValidError, validate_email
 
 import models
 from core.dates import DAY_RULE, parse_day
+from core.errors import CaseInputError
 from scheduler.places import unknown_place
 from scheduler.privacy import refuse_identity_number
-from service.desk import CaseInputError
 
 MAX_TEXT = 4000
 

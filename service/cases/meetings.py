@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from core.errors import CaseInputError
 from scheduler.bookings import NonexistentLocalTime
 from scheduler.cases import rules as rules_
 from scheduler.cases.subjects import case_view
@@ -13,7 +14,7 @@ from service.cases.changes import change_case
 from service.cases.inputs import check_place, day
 from service.cases.references import find_case
 from service.cases.results import Outcome
-from service.desk import CaseInputError, Desk
+from service.desk import Desk
 from service.permissions import Action
 
 

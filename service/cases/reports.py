@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 import models
+from core.errors import CaseInputError
 from scheduler.cases import rules as rules_
 from scheduler.cases.outbox import cancel_unsafe, report_plan, sync_rows
 from scheduler.cases.subjects import case_subject, report_subject, report_view
@@ -16,7 +17,7 @@ from service.cases.changes import sync_case
 from service.cases.inputs import check_address
 from service.cases.references import allocate_reference, find_report
 from service.cases.results import Outcome
-from service.desk import CaseInputError, Desk
+from service.desk import Desk
 from service.permissions import Action
 
 

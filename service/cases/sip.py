@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 
 import models
+from core.errors import CaseInputError
 from scheduler.cases import rules as rules_
 from scheduler.cases.subjects import case_view, role_ref_problem
 from scheduler.cases.views import CaseState
@@ -16,7 +17,7 @@ from service.cases.changes import change_case
 from service.cases.inputs import free_text
 from service.cases.references import find_case
 from service.cases.results import Outcome
-from service.desk import CaseInputError, Desk
+from service.desk import Desk
 from service.permissions import Action
 
 

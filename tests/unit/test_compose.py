@@ -21,7 +21,9 @@ from worker.compose import (
     Attachment,
     HeaderInjectionError,
     compose_message,
-    message_id_for,
+)
+from worker.compose import (
+    checked_message_id as message_id_for,
 )
 from worker.invite import Party, build_invite
 
