@@ -49,9 +49,7 @@ def register_report(desk: Desk, request: ReportRequest) -> Outcome:
         reporter_id=reporter.id,
         district_id=intake.district_id,
         intake_unit_id=intake.id,
-        acute=request.acute,
-        suspected_abuse=request.suspected_abuse,
-        wants_feedback=request.wants_feedback,
+        **_flags(request),
         guardian_emails=list(guardians),
         state=ReportState.REGISTERED.value,
         registered_at=desk.now,
@@ -66,15 +64,21 @@ def register_report(desk: Desk, request: ReportRequest) -> Outcome:
         unit=unit.key,
         district=request.district,
         intake=intake.key,
-        acute=request.acute,
-        suspected_abuse=request.suspected_abuse,
-        wants_feedback=request.wants_feedback,
+        **_flags(request),
         guardians_notified=len(guardians),
     )
     lines = [f"Anmälan {reference} registrerad; mottagare: {intake.name}"]
     lines += _advice(desk, request, intake)
     lines.append(f"{result.created} meddelande(n) planerade")
     return Outcome(reference, tuple(lines), result)
+
+
+def _flags(request: ReportRequest) -> dict[str, bool]:
+    return {
+        "acute": request.acute,
+        "suspected_abuse": request.suspected_abuse,
+        "wants_feedback": request.wants_feedback,
+    }
 
 
 def _intake_unit(desk: Desk, district_key: str) -> models.Unit:
@@ -159,9 +163,8 @@ def flag_suspected_abuse(desk: Desk, reference: str) -> Outcome:
             select(models.Case).where(models.Case.report_id == report.id).order_by(models.Case.id)
         )
     )
-    for case in linked:
-        erased += len(case.externals)
-        count += _silence(desk, case, reason)
+    erased += sum(len(case.externals) for case in linked)
+    count += sum(_silence(desk, case, reason) for case in linked)
     desk.audit(
         "flagged_suspected_abuse",
         report_subject(report),
