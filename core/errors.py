@@ -62,6 +62,10 @@ class CaseRuleError(SamverkanError):
     """The case process does not allow that now; nothing was changed."""
 
 
+class PermissionRefused(CaseRuleError):
+    """The person acting may not do that (service/permissions.py); nothing was changed."""
+
+
 # --- building a message ---------------------------------------------------------------------
 
 

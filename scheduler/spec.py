@@ -108,7 +108,7 @@ DIGEST_ROUTINE_KEY = "_fel-sammanstallning"
 # The convener's summary of who has not answered an invitation (scheduler/answers.py).
 ANSWERS_ROUTINE_KEY = "_svar-sammanstallning"
 # Routine keys of outbox rows that are planned elsewhere than from routines: case work
-# (scheduler/caseoutbox.py), the digest and the answers summary. Re-planning routines never
+# (scheduler/cases/outbox.py), the digest and the answers summary. Re-planning routines never
 # cancels them.
 RESERVED_ROUTINE_KEYS = frozenset({"case", "report", DIGEST_ROUTINE_KEY, ANSWERS_ROUTINE_KEY})
 

@@ -15,6 +15,7 @@ from core.errors import NotFoundError, SamverkanError
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
+from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import BookingInfo, occurrences
 from scheduler.planner import planning_input, replan
 from scheduler.spec import Routine
@@ -110,7 +111,10 @@ def _check_convener(
         raise NotFoundError("--by: no person with that key in this municipality")
     municipality = session.get_one(models.Municipality, municipality_id)
     directory = load_directory(
-        session, municipality_id, dict(municipality.calendar["roles"]), person_id=person.id
+        session,
+        municipality_id,
+        dict(MunicipalitySettings.of(municipality).role_names),
+        person_id=person.id,
     )
     if not directory.resolve(routine.owners, local_date(now)):
         raise MeetingError("--by: only one of the routine's owners can call its meeting off")

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 import models
 from scheduler.calendar import STOCKHOLM, local_date
-from scheduler.caseoutbox import case_view, rules_of
 from scheduler.cases import deadlines
+from scheduler.cases.subjects import case_view, rules_of
+from scheduler.municipality import MunicipalitySettings
 from service.planview import year_plan
 from worker.render import Renderer
 
@@ -433,7 +434,7 @@ class UnitPeople:
 def people(session: Session, viewer: Viewer) -> list[UnitPeople]:
     """Who holds which role, per unit: every unit for a coordinator, one's own units else."""
     municipality = session.get_one(models.Municipality, viewer.municipality_id)
-    role_names: dict[str, str] = dict(municipality.calendar.get("roles", {}))
+    role_names: dict[str, str] = dict(MunicipalitySettings.of(municipality).role_names)
     u = models.Unit
     units = list(
         session.scalars(

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 import models
 from scheduler.calendar import STOCKHOLM, local_date
-from scheduler.caseoutbox import case_view, rules_of
 from scheduler.cases import deadlines
+from scheduler.cases.subjects import case_view, rules_of
 from scheduler.planner import compute_plan, planning_input
 
 FEED_VERSION = "1"  # raise when the feed's content changes shape, so every ETag changes

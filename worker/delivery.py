@@ -34,7 +34,7 @@ from models import Status
 from scheduler import outbox
 from scheduler.answers import SUMMARY_TEMPLATE, summary_context
 from scheduler.calendar import STOCKHOLM
-from scheduler.caseoutbox import send_time_refusal
+from scheduler.cases.guard import send_time_refusal
 from scheduler.handover import hand_over
 from worker.compose import Address, Attachment, compose_message
 from worker.invite import Party, build_invite

@@ -1,4 +1,4 @@
-"""`samverkan case …`: cooperation cases and SIP, thin commands over service/cases.py.
+"""`samverkan case …`: cooperation cases and SIP, thin commands over service/cases/.
 
 Every command that changes something takes `--by` (the staff member acting: the later web
 layer passes the signed-in user) and `--now` (for tests and previews). Errors are
@@ -67,7 +67,6 @@ def case_open(
 
     request = CaseRequest(
         owner=owner,
-        by=by,
         owner_role=owner_role,
         known_on=_day(known_on, "--known-on"),
         school=school,
@@ -79,7 +78,7 @@ def case_open(
         sip=sip,
         report=report,
     )
-    act(municipality, now, lambda s, m, t: open_case(s, m, request, t))
+    act(municipality, now, by, lambda desk: open_case(desk, request))
 
 
 @app.command("consent")
@@ -98,8 +97,8 @@ def case_consent(
     """Record written consent; required before any meeting is booked."""
     from service.cases import ConsentRequest, record_consent
 
-    request = ConsentRequest(by, given_by, scope, _day(given_on, "--given-on"), pupil_own)
-    act(municipality, now, lambda s, m, t: record_consent(s, m, reference, request, t))
+    request = ConsentRequest(given_by, scope, _day(given_on, "--given-on"), pupil_own)
+    act(municipality, now, by, lambda desk: record_consent(desk, reference, request))
 
 
 @app.command("withdraw-consent")
@@ -109,7 +108,7 @@ def case_withdraw_consent(
     """Consent withdrawn: everything pending is cancelled, meetings to come are called off."""
     from service.cases import withdraw_consent
 
-    act(municipality, now, lambda s, m, t: withdraw_consent(s, m, reference, by, t))
+    act(municipality, now, by, lambda desk: withdraw_consent(desk, reference))
 
 
 @app.command("book")
@@ -131,8 +130,8 @@ def case_book(
     """Book or move a case meeting; every participant gets their own invite."""
     from service.cases import BookingRequest, book_meeting
 
-    request = BookingRequest(by, date, time, place, meeting)
-    act(municipality, now, lambda s, m, t: book_meeting(s, m, reference, request, t))
+    request = BookingRequest(date, time, place, meeting)
+    act(municipality, now, by, lambda desk: book_meeting(desk, reference, request))
 
 
 @app.command("hold")
@@ -148,7 +147,7 @@ def case_hold(
     from service.cases import hold_meeting
 
     day = _day(held_on, "--held-on")
-    act(municipality, now, lambda s, m, t: hold_meeting(s, m, reference, by, meeting, day, t))
+    act(municipality, now, by, lambda desk: hold_meeting(desk, reference, meeting, day))
 
 
 @app.command("minutes")
@@ -165,7 +164,7 @@ def case_minutes(
     from service.cases import parse_days, record_minutes
 
     days = parse_days(follow_up, "--follow-up")
-    act(municipality, now, lambda s, m, t: record_minutes(s, m, reference, by, days, t))
+    act(municipality, now, by, lambda desk: record_minutes(desk, reference, days))
 
 
 @app.command("sip")
@@ -182,7 +181,7 @@ def case_sip(
     from service.cases import mark_sip
 
     day = _day(follow_up, "--follow-up")
-    act(municipality, now, lambda s, m, t: mark_sip(s, m, reference, by, day, t))
+    act(municipality, now, by, lambda desk: mark_sip(desk, reference, day))
 
 
 @app.command("sip-add")
@@ -203,8 +202,8 @@ def case_sip_add(
 
     day = _day(due, "--due")
     assert day is not None
-    request = SipItemRequest(by, goal, action, responsible, day)
-    act(municipality, now, lambda s, m, t: add_sip_item(s, m, reference, request, t))
+    request = SipItemRequest(goal, action, responsible, day)
+    act(municipality, now, by, lambda desk: add_sip_item(desk, reference, request))
 
 
 @app.command("close")
@@ -214,7 +213,7 @@ def case_close(
     """Close the case (case owner or administrator only); pending reminders are cancelled."""
     from service.cases import close_case
 
-    act(municipality, now, lambda s, m, t: close_case(s, m, reference, by, t))
+    act(municipality, now, by, lambda desk: close_case(desk, reference))
 
 
 add_note_and_show(app, "case", "state, deadlines, meetings and messages")

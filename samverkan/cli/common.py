@@ -23,6 +23,7 @@ from core.settings import Settings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from service.desk import Desk
     from worker.runtime import Runtime
 
 # Markup and emoji codes off: what is printed includes what people typed and what profiles
@@ -93,13 +94,20 @@ def municipality_id(session: Session, key: str | None) -> int:
 
 
 def act(
-    municipality: str | None, when: str | None, work: Callable[[Session, int, dt.datetime], object]
+    municipality: str | None,
+    when: str | None,
+    by: str,
+    work: Callable[[Desk], object],
+    option: str = "--by",
 ) -> None:
-    """Prepare, run `work` in one transaction, print its outcome."""
+    """Prepare, run `work` at a desk for `by` (service/desk.py) in one transaction, print its
+    outcome. `option` names where `by` was typed, for the error when it names nobody."""
     from models.db import transaction
+    from service.desk import Desk
 
     prepare(settings())
     moment = now(when)
     with transaction(runtime().sessions) as session:
-        outcome = work(session, municipality_id(session, municipality), moment)
+        desk = Desk.open(session, municipality_id(session, municipality), by, moment, option=option)
+        outcome = work(desk)
     console.print(str(outcome), highlight=False, markup=False, soft_wrap=True)

@@ -16,12 +16,14 @@ from samverkan.cli.common import NowOption as Now
 
 def _show(reference: str, notes: bool, municipality: str | None) -> None:
     from service.cases import show
+    from service.desk import Desk
 
     common.prepare(common.settings())
     with common.runtime().sessions() as session:
-        data: dict[str, Any] = show(
-            session, common.municipality_id(session, municipality), reference, notes
-        )
+        # No person acting: the console, which may read (service/permissions.py).
+        municipality_id = common.municipality_id(session, municipality)
+        desk = Desk.open(session, municipality_id, None, common.now(None))
+        data: dict[str, Any] = show(desk, reference, notes)
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -38,7 +40,7 @@ def add_note_and_show(app: typer.Typer, noun: str, shows: str) -> None:
     ) -> None:
         from service.cases import add_note
 
-        common.act(municipality, now, lambda s, m, t: add_note(s, m, reference, by, text, t))
+        common.act(municipality, now, by, lambda desk: add_note(desk, reference, text))
 
     @app.command("show", help=f"A {noun}'s {shows}, as JSON (for signed-in staff).")
     def show(

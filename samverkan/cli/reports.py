@@ -1,4 +1,4 @@
-"""`samverkan report …`: reports of concern, thin commands over service/cases.py.
+"""`samverkan report …`: reports of concern, thin commands over service/cases/.
 
 Every command that changes something takes `--by` (the staff member acting: the later web
 layer passes the signed-in user) and `--now` (for tests and previews). Errors are
@@ -51,7 +51,7 @@ def report_register(
         wants_feedback=wants_feedback,
         guardians=tuple(guardian or ()),
     )
-    act(municipality, now, lambda s, m, t: register_report(s, m, request, t))
+    act(municipality, now, reporter, lambda desk: register_report(desk, request), "--reporter")
 
 
 @app.command("receive")
@@ -61,7 +61,7 @@ def report_receive(
     """The intake unit confirms receipt; the reporter is told by whom."""
     from service.cases import receive_report
 
-    act(municipality, now, lambda s, m, t: receive_report(s, m, reference, by, t))
+    act(municipality, now, by, lambda desk: receive_report(desk, reference))
 
 
 @app.command("flag-abuse")
@@ -72,7 +72,7 @@ def report_flag_abuse(
     about it reaches a guardian, a pupil or anyone outside the staff (cannot be undone)."""
     from service.cases import flag_suspected_abuse
 
-    act(municipality, now, lambda s, m, t: flag_suspected_abuse(s, m, reference, by, t))
+    act(municipality, now, by, lambda desk: flag_suspected_abuse(desk, reference))
 
 
 add_note_and_show(app, "report", "state and messages")

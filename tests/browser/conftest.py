@@ -21,6 +21,7 @@ from models import Base
 from models.db import make_engine, make_sessionmaker, transaction
 from samverkan.cli.webapp import set_password
 from service import cases
+from service.desk import Desk
 from tests.fixtures.browser import LiveServer
 from tests.fixtures.oidc import OidcProvider
 from tests.profiles import EXAMPLE, load
@@ -61,22 +62,17 @@ def site(
         ).one()
         password = set_password(session, elin, COORDINATOR, NOW, reset=False)
         cases.register_report(
-            session,
-            exempel,
+            Desk.open(session, exempel, "per-sundberg", NOW - dt.timedelta(days=3)),
             cases.ReportRequest(unit="bjorkhagsskolan", reporter="per-sundberg", district="norr"),
-            NOW - dt.timedelta(days=3),
         )
         case = cases.open_case(
-            session,
-            exempel,
+            Desk.open(session, exempel, "ingrid-mattsson", NOW - dt.timedelta(days=20)),
             cases.CaseRequest(
                 owner="ingrid-mattsson",
-                by="ingrid-mattsson",
                 school="kyrkbacksskolan",
                 family_worker="emma-sandberg",
                 known_on=(NOW - dt.timedelta(days=20)).date(),
             ),
-            NOW - dt.timedelta(days=20),
         ).reference
     engine.dispose()
     env = {

@@ -97,7 +97,8 @@ def abuse_report(sessions: sessionmaker[Session], **changes: Any) -> str:
         sessions,
         cases.register_report,
         report(suspected_abuse=True, **changes),
-        at("2027-03-01T10:00"),
+        by="rut",
+        now=at("2027-03-01T10:00"),
     )
     return str(outcome.reference)
 
@@ -183,11 +184,11 @@ def test_a_sip_responsibility_held_by_a_guardian_plans_nothing_for_them(
     sessions: sessionmaker[Session], mailer: MemoryMailer, delivery: Delivery
 ) -> None:
     reference = abuse_case(sessions, owner="sam", by="sam", sip=True)
-    request = cases.ConsentRequest("sam", "vårdnadshavarna", "SIP", None, False)
-    run(sessions, cases.record_consent, reference, request, at("2027-03-02T10:00"))
+    request = cases.ConsentRequest("vårdnadshavarna", "SIP", None, False)
+    run(sessions, cases.record_consent, reference, request, by="sam", now=at("2027-03-02T10:00"))
     for responsible in ("vardnadshavare", "familjebehandlare@ifo"):
-        item = cases.SipItemRequest("sam", "mål", "insats", responsible, dt.date(2027, 5, 3))
-        run(sessions, cases.add_sip_item, reference, item, at("2027-03-03T09:00"))
+        item = cases.SipItemRequest("mål", "insats", responsible, dt.date(2027, 5, 3))
+        run(sessions, cases.add_sip_item, reference, item, by="sam", now=at("2027-03-03T09:00"))
     # Fia (staff) is reminded of her item; Greta and Nils are not.
     assert "fia@fallby.se" in planned_to(sessions, reference)
     deliver_until(delivery, at("2027-06-30T08:00"))
@@ -199,14 +200,15 @@ def test_a_role_handed_to_someone_outside_the_staff_is_refused_at_send_time(
 ) -> None:
     # Sam owns the case, so the school is called through its rektor role (not as owner).
     reference = abuse_case(sessions, owner="sam", by="sam")
-    request = cases.ConsentRequest("sam", "vårdnadshavarna", "samverkansmöte", None, False)
-    run(sessions, cases.record_consent, reference, request, at("2027-03-02T10:00"))
+    request = cases.ConsentRequest("vårdnadshavarna", "samverkansmöte", None, False)
+    run(sessions, cases.record_consent, reference, request, by="sam", now=at("2027-03-02T10:00"))
     run(
         sessions,
         cases.book_meeting,
         reference,
-        cases.BookingRequest("sam", "2027-03-10", "13:00"),
-        at("2027-03-02T11:00"),
+        cases.BookingRequest("2027-03-10", "13:00"),
+        by="sam",
+        now=at("2027-03-02T11:00"),
     )
     assert "rut@fallby.se" in planned_to(sessions, reference)
     # Before the invites leave, the school's rektor role passes to the consultant.
@@ -232,7 +234,11 @@ def test_a_role_handed_to_someone_outside_the_staff_is_refused_at_send_time(
 
 def _case_with_families(sessions: sessionmaker[Session]) -> tuple[str, str]:
     registered = run(
-        sessions, cases.register_report, report(guardians=("vh@hem.se",)), at("2027-03-01T10:00")
+        sessions,
+        cases.register_report,
+        report(guardians=("vh@hem.se",)),
+        by="rut",
+        now=at("2027-03-01T10:00"),
     )
     ref = open_case(sessions, at("2027-03-02T09:00"), report=registered.reference,
                     staff=("greta",), pupil="elev@hem.se")  # fmt: skip
@@ -241,8 +247,9 @@ def _case_with_families(sessions: sessionmaker[Session]) -> tuple[str, str]:
         sessions,
         cases.book_meeting,
         ref,
-        cases.BookingRequest("rut", "2027-03-10", "13:00"),
-        at("2027-03-02T11:00"),
+        cases.BookingRequest("2027-03-10", "13:00"),
+        by="rut",
+        now=at("2027-03-02T11:00"),
     )
     return str(registered.reference), ref
 
@@ -262,7 +269,9 @@ def test_flagging_cancels_every_pending_external_message_at_once_and_is_audited(
             ).first()
             assert retrying is not None
             retrying.attempts = 1
-    outcome = run(sessions, cases.flag_suspected_abuse, report_ref, "mona", at("2027-03-02T12:00"))
+    outcome = run(
+        sessions, cases.flag_suspected_abuse, report_ref, by="mona", now=at("2027-03-02T12:00")
+    )
     assert "stoppade" in str(outcome)
     assert_staff_only(sessions, mailer, report_ref, case_ref)
     with sessions() as session:
@@ -278,10 +287,10 @@ def test_flagging_cancels_every_pending_external_message_at_once_and_is_audited(
         sessions,
         cases.hold_meeting,
         case_ref,
-        "rut",
         1,
         dt.date(2027, 3, 10),
-        at("2027-03-10T15:00"),
+        by="rut",
+        now=at("2027-03-10T15:00"),
     )
     deliver_until(delivery, at("2027-04-30T08:00"))
     assert_staff_only(sessions, mailer, report_ref, case_ref)
@@ -296,7 +305,7 @@ def test_a_row_already_queued_when_the_report_is_flagged_is_refused_at_send_time
 
     with transaction(sessions) as session:
         queued = claim_due(session, at("2027-03-02T11:00"), 10_000)
-    run(sessions, cases.flag_suspected_abuse, report_ref, "rut", at("2027-03-02T11:00"))
+    run(sessions, cases.flag_suspected_abuse, report_ref, by="rut", now=at("2027-03-02T11:00"))
     from worker.delivery import deliver_one
 
     for notification_id in queued:
@@ -310,8 +319,10 @@ def test_only_the_reporter_the_intake_or_an_administrator_may_flag(
     report_ref, _ = _case_with_families(sessions)
     before = snapshot(engine)
     with pytest.raises(CaseRuleError, match="only the reporter"):
-        run(sessions, cases.flag_suspected_abuse, report_ref, "fia", at("2027-03-02T12:00"))
+        run(sessions, cases.flag_suspected_abuse, report_ref, by="fia", now=at("2027-03-02T12:00"))
     assert snapshot(engine) == before
-    run(sessions, cases.flag_suspected_abuse, report_ref, "ada", at("2027-03-02T12:00"))
-    again = run(sessions, cases.flag_suspected_abuse, report_ref, "ada", at("2027-03-02T13:00"))
+    run(sessions, cases.flag_suspected_abuse, report_ref, by="ada", now=at("2027-03-02T12:00"))
+    again = run(
+        sessions, cases.flag_suspected_abuse, report_ref, by="ada", now=at("2027-03-02T13:00")
+    )
     assert "redan" in str(again)

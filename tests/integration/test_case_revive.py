@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 import models
 from core.errors import ConfidentialityError
 from models.db import transaction
-from scheduler.caseoutbox import CaseRow, Subject, sync_rows
+from scheduler.cases.outbox import CaseRow, sync_rows
+from scheduler.cases.subjects import Subject
 from tests.profiles import load, snapshot
 
 CASES = Path(__file__).parent.parent / "data" / "cases.yaml"

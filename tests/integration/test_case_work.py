@@ -22,8 +22,9 @@ from core.settings import ROOT
 from models import Status
 from models.db import transaction
 from scheduler.calendar import STOCKHOLM
-from scheduler.caseoutbox import CaseRow, Subject, insert_case_rows
 from scheduler.cases import CaseRuleError
+from scheduler.cases.outbox import CaseRow, insert_case_rows
+from scheduler.cases.subjects import Subject
 from scheduler.outbox import claim_due
 from scheduler.planner import replan
 from service import cases
@@ -63,11 +64,18 @@ def delivery(sessions: sessionmaker[Session], mailer: MemoryMailer) -> Delivery:
     return Delivery(sessions, mailer, Renderer(ROOT / "templates"), RetryPolicy())
 
 
-def run(sessions: sessionmaker[Session], work: Callable[..., Any], *args: Any) -> Any:
-    """Call a service function in its own transaction, as the CLI does."""
+def run(
+    sessions: sessionmaker[Session],
+    work: Callable[..., Any],
+    *args: Any,
+    by: str | None,
+    now: dt.datetime,
+) -> Any:
+    """Call a service function at a desk for `by` at `now`, in its own transaction, as the CLI
+    does (`by` None: the console)."""
     with transaction(sessions) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        return work(session, municipality_id, *args)
+        return work(cases.Desk.open(session, municipality_id, by, now), *args)
 
 
 def rows(sessions: sessionmaker[Session], reference: str) -> list[models.Notification]:
@@ -129,20 +137,22 @@ def open_case(sessions: sessionmaker[Session], now: dt.datetime, **changes: Any)
         "guardians": ("vh1@hem.se", "vh2@hem.se"),
     }
     values.update(changes)
-    outcome = run(sessions, cases.open_case, cases.CaseRequest(**values), now)
+    by = values.pop("by")
+    outcome = run(sessions, cases.open_case, cases.CaseRequest(**values), by=by, now=now)
     return str(outcome.reference)
 
 
 def consent(sessions: sessionmaker[Session], reference: str, now: dt.datetime) -> None:
-    request = cases.ConsentRequest("rut", "vårdnadshavarna", "samverkansmöte", None, False)
-    run(sessions, cases.record_consent, reference, request, now)
+    request = cases.ConsentRequest("vårdnadshavarna", "samverkansmöte", None, False)
+    run(sessions, cases.record_consent, reference, request, by="rut", now=now)
 
 
 def book(
     sessions: sessionmaker[Session], reference: str, day: str, now: dt.datetime, **kw: Any
 ) -> cases.Outcome:
-    request = cases.BookingRequest(kw.pop("by", "rut"), day, kw.pop("time", "13:00"), **kw)
-    outcome: cases.Outcome = run(sessions, cases.book_meeting, reference, request, now)
+    by = kw.pop("by", "rut")
+    request = cases.BookingRequest(day, kw.pop("time", "13:00"), **kw)
+    outcome: cases.Outcome = run(sessions, cases.book_meeting, reference, request, by=by, now=now)
     return outcome
 
 
@@ -157,7 +167,8 @@ def test_report_tells_reporter_and_intake_then_names_the_receiver_and_reminds_af
         sessions,
         cases.register_report,
         report(acute=True, wants_feedback=True, guardians=("vh@hem.se",)),
-        registered,
+        by="rut",
+        now=registered,
     )
     ref = outcome.reference
     assert ref == "2027-0001"
@@ -179,8 +190,8 @@ def test_report_tells_reporter_and_intake_then_names_the_receiver_and_reminds_af
     assert "ring Mottagningsenheten Norr först" in str(told["Subject"])
 
     with pytest.raises(CaseRuleError, match="only the intake unit"):
-        run(sessions, cases.receive_report, ref, "rut", at("2027-03-01T11:00"))
-    run(sessions, cases.receive_report, ref, "mona", at("2027-03-01T11:00"))
+        run(sessions, cases.receive_report, ref, by="rut", now=at("2027-03-01T11:00"))
+    run(sessions, cases.receive_report, ref, by="mona", now=at("2027-03-01T11:00"))
     deliver_until(delivery, at("2027-03-15T08:00"))
     later = {str(m["Subject"]).split(" ")[0]: m for m in sent_to(mailer, "rut@fallby.se")[1:]}
     received, reminder = later["Anmälan"], later["Återkoppling"]
@@ -190,9 +201,9 @@ def test_report_tells_reporter_and_intake_then_names_the_receiver_and_reminds_af
 
 
 def test_references_run_per_municipality_and_year(sessions: sessionmaker[Session]) -> None:
-    first = run(sessions, cases.register_report, report(), at("2027-12-31T10:00"))
+    first = run(sessions, cases.register_report, report(), by="rut", now=at("2027-12-31T10:00"))
     second = open_case(sessions, at("2027-12-31T11:00"))
-    third = run(sessions, cases.register_report, report(), at("2028-01-03T10:00"))
+    third = run(sessions, cases.register_report, report(), by="rut", now=at("2028-01-03T10:00"))
     assert (first.reference, second, third.reference) == ("2027-0001", "2027-0002", "2028-0001")
 
 
@@ -208,7 +219,8 @@ def test_abuse_report_with_a_guardian_is_refused_logged_and_changes_nothing(
             sessions,
             cases.register_report,
             report(suspected_abuse=True, guardians=("vh@hem.se",)),
-            at("2027-03-01T10:00"),
+            by="rut",
+            now=at("2027-03-01T10:00"),
         )
     assert snapshot(engine) == before
     (record,) = caplog.records
@@ -220,7 +232,11 @@ def test_abuse_report_plans_nothing_for_guardians_and_its_case_cannot_invite_the
     sessions: sessionmaker[Session], engine: Engine
 ) -> None:
     outcome = run(
-        sessions, cases.register_report, report(suspected_abuse=True), at("2027-03-01T10:00")
+        sessions,
+        cases.register_report,
+        report(suspected_abuse=True),
+        by="rut",
+        now=at("2027-03-01T10:00"),
     )
     assert "BRÅDSKANDE" in str(outcome)
     assert set(by_purpose(sessions, outcome.reference)) == {"registrerad", "mottagning"}
@@ -242,7 +258,11 @@ def test_the_one_insert_refuses_an_external_row_on_an_abuse_subject(
     sessions: sessionmaker[Session],
 ) -> None:
     outcome = run(
-        sessions, cases.register_report, report(suspected_abuse=True), at("2027-03-01T10:00")
+        sessions,
+        cases.register_report,
+        report(suspected_abuse=True),
+        by="rut",
+        now=at("2027-03-01T10:00"),
     )
     with transaction(sessions) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
@@ -261,7 +281,11 @@ def test_at_send_time_a_guardian_row_on_an_abuse_report_is_cancelled_not_sent(
     sessions: sessionmaker[Session], delivery: Delivery, mailer: MemoryMailer
 ) -> None:
     outcome = run(
-        sessions, cases.register_report, report(suspected_abuse=True), at("2027-03-01T10:00")
+        sessions,
+        cases.register_report,
+        report(suspected_abuse=True),
+        by="rut",
+        now=at("2027-03-01T10:00"),
     )
     # A row that got in some other way (a bug, a hand-edited database): defence in depth.
     with transaction(sessions) as session:
@@ -373,7 +397,7 @@ def test_withdrawn_consent_cancels_everything_pending_and_calls_the_meeting_off(
     consent(sessions, ref, at("2027-03-02T10:00"))
     book(sessions, ref, "2027-03-10", at("2027-03-02T11:00"))
     deliver_until(delivery, at("2027-03-02T11:00"))
-    run(sessions, cases.withdraw_consent, ref, "rut", at("2027-03-04T09:00"))
+    run(sessions, cases.withdraw_consent, ref, by="rut", now=at("2027-03-04T09:00"))
     pending = [r.purpose for r in rows(sessions, ref) if r.status == Status.PENDING]
     assert sorted(pending) == sorted(["samtycke-aterkallat-r1"] + ["installt-m1-v1"] * 4)
     deliver_until(delivery, at("2027-03-04T09:00"))
@@ -395,9 +419,16 @@ def test_hold_minutes_follow_up_and_close_by_the_owner_only(
     consent(sessions, ref, at("2027-03-02T10:00"))
     book(sessions, ref, "2027-03-10", at("2027-03-02T11:00"))
     with pytest.raises(CaseRuleError, match="future"):
-        run(sessions, cases.hold_meeting, ref, "rut", None, None, at("2027-03-09T09:00"))
-    run(sessions, cases.hold_meeting, ref, "rut", None, None, at("2027-03-10T16:00"))
-    run(sessions, cases.record_minutes, ref, "rut", [dt.date(2027, 4, 20)], at("2027-03-10T16:05"))
+        run(sessions, cases.hold_meeting, ref, None, None, by="rut", now=at("2027-03-09T09:00"))
+    run(sessions, cases.hold_meeting, ref, None, None, by="rut", now=at("2027-03-10T16:00"))
+    run(
+        sessions,
+        cases.record_minutes,
+        ref,
+        [dt.date(2027, 4, 20)],
+        by="rut",
+        now=at("2027-03-10T16:05"),
+    )
     planned = by_purpose(sessions, ref)
     assert planned["minnesanteckningar-m1"] == ["rut@fallby.se"]
     assert planned["uppfoljning-2027-04-20"] == ["rut@fallby.se"]
@@ -408,8 +439,8 @@ def test_hold_minutes_follow_up_and_close_by_the_owner_only(
     assert "senast onsdag 24 mars 2027" in body  # the second meeting's deadline
 
     with pytest.raises(CaseRuleError, match="only the case owner"):
-        run(sessions, cases.close_case, ref, "fia", at("2027-03-11T09:00"))
-    run(sessions, cases.close_case, ref, "rut", at("2027-03-11T09:00"))
+        run(sessions, cases.close_case, ref, by="fia", now=at("2027-03-11T09:00"))
+    run(sessions, cases.close_case, ref, by="rut", now=at("2027-03-11T09:00"))
     pending = {r.purpose for r in rows(sessions, ref) if r.status == Status.PENDING}
     assert pending == {"avslutat"}
     actions = [(a[0], a[1]) for a in audit(sessions, ref)]
@@ -421,7 +452,7 @@ def test_hold_minutes_follow_up_and_close_by_the_owner_only(
 
 def test_an_administrator_may_close_a_case(sessions: sessionmaker[Session]) -> None:
     ref = open_case(sessions, at("2027-03-02T09:00"))
-    run(sessions, cases.close_case, ref, "ada", at("2027-03-03T09:00"))
+    run(sessions, cases.close_case, ref, by="ada", now=at("2027-03-03T09:00"))
     assert audit(sessions, ref)[-2][:2] == ("ada", "closed")
 
 
@@ -433,21 +464,19 @@ def test_sip_items_remind_the_responsible_role_and_the_follow_up_everyone(
     # A SIP's first meeting here is within three weeks (the profile says so): 23 March.
     assert planned["frist1-forsenad"].due_at == at("2027-03-24T08:00")
     assert planned["frist1-forsenad-chef"].recipient_email == "eje@fallby.se"
-    request = cases.ConsentRequest("sam", "vårdnadshavarna", "SIP", None, False)
-    run(sessions, cases.record_consent, ref, request, at("2027-03-02T10:00"))
-    item = cases.SipItemRequest(
-        "sam", "mål", "insats", "familjebehandlare@ifo", dt.date(2027, 5, 3)
-    )
-    run(sessions, cases.add_sip_item, ref, item, at("2027-03-03T09:00"))
-    run(sessions, cases.mark_sip, ref, "sam", dt.date(2027, 6, 1), at("2027-03-03T09:00"))
+    request = cases.ConsentRequest("vårdnadshavarna", "SIP", None, False)
+    run(sessions, cases.record_consent, ref, request, by="sam", now=at("2027-03-02T10:00"))
+    item = cases.SipItemRequest("mål", "insats", "familjebehandlare@ifo", dt.date(2027, 5, 3))
+    run(sessions, cases.add_sip_item, ref, item, by="sam", now=at("2027-03-03T09:00"))
+    run(sessions, cases.mark_sip, ref, dt.date(2027, 6, 1), by="sam", now=at("2027-03-03T09:00"))
     planned = {r.purpose: r for r in rows(sessions, ref)}
     assert planned["sip-1"].recipient_email == "fia@fallby.se"
     assert planned["sip-1"].due_at == at("2027-04-26T08:00")  # a week before 3 May
     follow_up = by_purpose(sessions, ref)["sip-uppfoljning-2027-06-01"]
     assert follow_up == ["fia@fallby.se", "sam@fallby.se"]
-    bad = cases.SipItemRequest("sam", "mål", "insats", "ingen-roll", dt.date(2027, 5, 3))
+    bad = cases.SipItemRequest("mål", "insats", "ingen-roll", dt.date(2027, 5, 3))
     with pytest.raises(SamverkanError, match="unknown role"):
-        run(sessions, cases.add_sip_item, ref, bad, at("2027-03-03T09:00"))
+        run(sessions, cases.add_sip_item, ref, bad, by="sam", now=at("2027-03-03T09:00"))
 
 
 def test_the_nightly_replan_leaves_case_rows_alone(sessions: sessionmaker[Session]) -> None:
@@ -481,11 +510,11 @@ def test_free_text_stays_with_staff_never_in_messages_or_the_audit(
 ) -> None:
     secret = f"{CHILD} {PIN}"
     ref = open_case(sessions, at("2027-03-02T09:00"), sip=True)
-    run(sessions, cases.add_note, ref, "rut", secret, at("2027-03-02T09:30"))
-    request = cases.ConsentRequest("rut", secret, secret, None, False)
-    run(sessions, cases.record_consent, ref, request, at("2027-03-02T10:00"))
-    item = cases.SipItemRequest("rut", secret, secret, "familjebehandlare", dt.date(2027, 5, 3))
-    run(sessions, cases.add_sip_item, ref, item, at("2027-03-02T10:30"))
+    run(sessions, cases.add_note, ref, secret, by="rut", now=at("2027-03-02T09:30"))
+    request = cases.ConsentRequest(secret, secret, None, False)
+    run(sessions, cases.record_consent, ref, request, by="rut", now=at("2027-03-02T10:00"))
+    item = cases.SipItemRequest(secret, secret, "familjebehandlare", dt.date(2027, 5, 3))
+    run(sessions, cases.add_sip_item, ref, item, by="rut", now=at("2027-03-02T10:30"))
     book(sessions, ref, "2027-03-10", at("2027-03-02T11:00"))
     deliver_until(delivery, at("2027-05-31T00:00"))
     assert len(mailer.messages) > 5
@@ -493,7 +522,7 @@ def test_free_text_stays_with_staff_never_in_messages_or_the_audit(
         raw = bytes(message).decode("ascii", "replace") + str(message["Subject"]) + _text(message)
         assert CHILD not in raw and "150312" not in raw
     with transaction(sessions) as session:
-        notes = run(sessions, cases.show, ref, True)["notes"]
+        notes = run(sessions, cases.show, ref, True, by=None, now=at("2027-05-31T00:00"))["notes"]
         assert notes[0]["text"] == secret  # kept for signed-in staff
         for row in session.scalars(select(models.Notification)):
             assert CHILD not in json.dumps(row.context, ensure_ascii=False)
@@ -503,7 +532,7 @@ def test_free_text_stays_with_staff_never_in_messages_or_the_audit(
 
 def test_unknown_references_and_people_are_clear_errors(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(NotFoundError, match="no case with that reference") as unknown:
-        run(sessions, cases.withdraw_consent, "2027-9999", "rut", at("2027-03-02T09:00"))
+        run(sessions, cases.withdraw_consent, "2027-9999", by="rut", now=at("2027-03-02T09:00"))
     assert "9999" not in str(unknown.value)  # what was typed is never repeated
     with pytest.raises(SamverkanError, match="--owner: no active person with that key") as nobody:
         open_case(sessions, at("2027-03-02T09:00"), owner="nobody")
@@ -539,25 +568,33 @@ def test_every_case_and_report_template_renders_from_a_planned_context(
         sessions,
         cases.register_report,
         report(wants_feedback=True, guardians=("vh@hem.se",)),
-        at("2027-03-01T10:00"),
+        by="rut",
+        now=at("2027-03-01T10:00"),
     )
-    run(sessions, cases.receive_report, outcome.reference, "mona", at("2027-03-01T11:00"))
+    run(sessions, cases.receive_report, outcome.reference, by="mona", now=at("2027-03-01T11:00"))
     ref = open_case(sessions, at("2027-03-02T09:00"), sip=True)
     consent(sessions, ref, at("2027-03-02T10:00"))
     book(sessions, ref, "2027-03-10", at("2027-03-02T11:00"))
     outcomes = deliver_until(delivery, at("2027-03-02T11:00"))
-    run(sessions, cases.withdraw_consent, ref, "rut", at("2027-03-03T09:00"))
+    run(sessions, cases.withdraw_consent, ref, by="rut", now=at("2027-03-03T09:00"))
     outcomes += deliver_until(delivery, at("2027-03-03T09:00"))
     consent(sessions, ref, at("2027-03-04T09:00"))
     book(sessions, ref, "2027-03-24", at("2027-03-04T10:00"))  # late: overdue notices go out
     outcomes += deliver_until(delivery, at("2027-03-24T12:00"))
-    run(sessions, cases.hold_meeting, ref, "rut", None, None, at("2027-03-24T16:00"))
-    run(sessions, cases.record_minutes, ref, "rut", [dt.date(2027, 4, 20)], at("2027-03-24T16:05"))
-    item = cases.SipItemRequest("rut", "mål", "insats", "familjebehandlare", dt.date(2027, 5, 3))
-    run(sessions, cases.add_sip_item, ref, item, at("2027-03-24T16:10"))
-    run(sessions, cases.mark_sip, ref, "rut", dt.date(2027, 5, 20), at("2027-03-24T16:15"))
+    run(sessions, cases.hold_meeting, ref, None, None, by="rut", now=at("2027-03-24T16:00"))
+    run(
+        sessions,
+        cases.record_minutes,
+        ref,
+        [dt.date(2027, 4, 20)],
+        by="rut",
+        now=at("2027-03-24T16:05"),
+    )
+    item = cases.SipItemRequest("mål", "insats", "familjebehandlare", dt.date(2027, 5, 3))
+    run(sessions, cases.add_sip_item, ref, item, by="rut", now=at("2027-03-24T16:10"))
+    run(sessions, cases.mark_sip, ref, dt.date(2027, 5, 20), by="rut", now=at("2027-03-24T16:15"))
     outcomes += deliver_until(delivery, at("2027-05-19T12:00"))
-    run(sessions, cases.close_case, ref, "rut", at("2027-05-19T12:00"))
+    run(sessions, cases.close_case, ref, by="rut", now=at("2027-05-19T12:00"))
     outcomes += deliver_until(delivery, at("2027-05-19T12:00"))
     assert set(outcomes) == {Outcome.SENT}
     with sessions() as session:

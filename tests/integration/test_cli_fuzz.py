@@ -237,12 +237,13 @@ def fuzz_env(
     load(session_factory, DATA / "cases.yaml", LOADED)
     with transaction(session_factory) as session:
         municipality = session.scalars(select(models.Municipality.id)).one()
+        desk = cases.Desk.open(session, municipality, "rut", LOADED)
         report = cases.ReportRequest(unit="ekskolan", reporter="rut", district="norr")
-        KNOWN.append(cases.register_report(session, municipality, report, LOADED).reference)
-        request = cases.CaseRequest(owner="rut", by="rut", school="ekskolan", family_worker="fia")
-        reference = cases.open_case(session, municipality, request, LOADED).reference
-        consent = cases.ConsentRequest("rut", "vårdnadshavarna", "samverkansmöte", None, False)
-        cases.record_consent(session, municipality, reference, consent, LOADED)
+        KNOWN.append(cases.register_report(desk, report).reference)
+        request = cases.CaseRequest(owner="rut", school="ekskolan", family_worker="fia")
+        reference = cases.open_case(desk, request).reference
+        consent = cases.ConsentRequest("vårdnadshavarna", "samverkansmöte", None, False)
+        cases.record_consent(desk, reference, consent)
         KNOWN.append(reference)
     for key in [k for k in os.environ if k.startswith("SAMVERKAN_")]:
         if not key.startswith("SAMVERKAN_TEST_"):

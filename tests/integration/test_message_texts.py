@@ -86,15 +86,23 @@ def test_case_and_report_messages_and_sip_only_for_sip_cases(
             sessions,
             cases.register_report,
             report(acute=acute, wants_feedback=True, guardians=("vh@hem.se",)),
-            at("2027-03-01T10:00"),
+            by="rut",
+            now=at("2027-03-01T10:00"),
         )
-        run(sessions, cases.receive_report, outcome.reference, "mona", at("2027-03-01T11:00"))
+        run(
+            sessions, cases.receive_report, outcome.reference, by="mona", now=at("2027-03-01T11:00")
+        )
     plain = open_case(sessions, at("2027-03-02T09:00"))
     consent(sessions, plain, at("2027-03-02T10:00"))
     book(sessions, plain, "2027-03-10", at("2027-03-02T11:00"))
-    run(sessions, cases.hold_meeting, plain, "rut", None, None, at("2027-03-10T16:00"))
+    run(sessions, cases.hold_meeting, plain, None, None, by="rut", now=at("2027-03-10T16:00"))
     run(
-        sessions, cases.record_minutes, plain, "rut", [dt.date(2027, 4, 20)], at("2027-03-10T17:00")
+        sessions,
+        cases.record_minutes,
+        plain,
+        [dt.date(2027, 4, 20)],
+        by="rut",
+        now=at("2027-03-10T17:00"),
     )
     used = check_texts(sessions)
     assert {"arende-minnesanteckningar", "arende-kallelse", "anmalan-mottagning"} <= used
@@ -106,7 +114,7 @@ def test_case_and_report_messages_and_sip_only_for_sip_cases(
     sip = open_case(sessions, at("2027-03-11T09:00"), sip=True)
     consent(sessions, sip, at("2027-03-11T10:00"))
     book(sessions, sip, "2027-03-18", at("2027-03-11T11:00"))
-    run(sessions, cases.hold_meeting, sip, "rut", None, None, at("2027-03-18T16:00"))
+    run(sessions, cases.hold_meeting, sip, None, None, by="rut", now=at("2027-03-18T16:00"))
     minutes = [
         message.text
         for row, message in rendered(sessions)

@@ -22,6 +22,7 @@ import models
 from models.db import make_engine, make_sessionmaker, transaction
 from samverkan.cli.webapp import set_password
 from service import cases
+from service.desk import Desk
 from tests.fixtures.services import DATABASES, PostgresSchema, create_schema
 from tests.profiles import EXAMPLE, load, write_variant
 from web import auth
@@ -101,23 +102,18 @@ def build(sessions: sessionmaker[Session], folder: Path) -> tuple[dict[str, str]
             passwords[username] = set_password(session, person, username, NOW, reset=False)
         exempel = municipality_id(session, "exempel")
         report = cases.register_report(
-            session,
-            exempel,
+            Desk.open(session, exempel, "per-sundberg", NOW - dt.timedelta(days=3)),
             cases.ReportRequest(unit="bjorkhagsskolan", reporter="per-sundberg", district="norr"),
-            NOW - dt.timedelta(days=3),
         ).reference
         case = cases.open_case(
-            session,
-            exempel,
+            Desk.open(session, exempel, "ingrid-mattsson", NOW - dt.timedelta(days=20)),
             cases.CaseRequest(
                 owner="ingrid-mattsson",
-                by="ingrid-mattsson",
                 school="kyrkbacksskolan",
                 family_worker="emma-sandberg",
                 guardians=("vh.hemma@hem.example",),
                 known_on=(NOW - dt.timedelta(days=20)).date(),
             ),
-            NOW - dt.timedelta(days=20),
         ).reference
     return passwords, report, case
 
