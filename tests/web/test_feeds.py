@@ -118,13 +118,14 @@ def test_another_municipality_feed_holds_nothing_of_exempelby(world: World) -> N
 
 def test_a_case_meeting_is_in_the_feeds_of_those_in_the_case_only(world: World) -> None:
     from service import cases
+    from service.desk import Desk
 
     with transaction(world.sessions) as session:
-        town = municipality_id(session, "exempel")
-        consent = cases.ConsentRequest("ingrid-mattsson", "vårdnadshavarna", "samverkansmöte")
-        cases.record_consent(session, town, world.case, consent, NOW)
-        booking = cases.BookingRequest("ingrid-mattsson", "2027-03-04", "10:00", "ifo-samtal")
-        cases.book_meeting(session, town, world.case, booking, NOW)
+        desk = Desk.open(session, municipality_id(session, "exempel"), "ingrid-mattsson", NOW)
+        consent = cases.ConsentRequest("vårdnadshavarna", "samverkansmöte")
+        cases.record_consent(desk, world.case, consent)
+        booking = cases.BookingRequest("2027-03-04", "10:00", "ifo-samtal")
+        cases.book_meeting(desk, world.case, booking)
     meeting = f"Samverkansmöte 1, ärende {world.case}"
     for key, expected in [("emma-sandberg", True), ("ingrid-mattsson", True),
                           ("linda-karlsson", False), ("per-sundberg", False)]:  # fmt: skip
