@@ -36,7 +36,7 @@ import models  # noqa: E402
 from models.db import make_engine, make_sessionmaker, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from service import cases  # noqa: E402
-from service.booking import book_meeting  # noqa: E402
+from service.booking import book_routine_meeting  # noqa: E402
 from service.profiles import load_profile, validate_profile  # noqa: E402
 from web import feeds  # noqa: E402
 from web.app import create_app  # noqa: E402
@@ -57,7 +57,9 @@ def prepare(url: str) -> str:
     with transaction(sessions) as session:
         load_profile(session, valid, NOW - dt.timedelta(days=30), 400)
         town = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(session, town, "samverkansmote-var", "2027-04-13", "13:00", None, NOW, 400)
+        book_routine_meeting(
+            session, town, "samverkansmote-var", "2027-04-13", "13:00", None, NOW, 400
+        )
         request = cases.CaseRequest(
             owner="ingrid-mattsson", by="ingrid-mattsson", school="kyrkbacksskolan",
             family_worker="emma-sandberg", known_on=NOW.date(),

@@ -24,7 +24,7 @@ PLACE_RULE = (
 )
 
 
-def book_meeting(
+def book_routine_meeting(
     session: Session,
     municipality_id: int,
     routine_key: str,

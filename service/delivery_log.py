@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import models
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM
-from service.web_views import Viewer
+from service.viewer import Viewer
 
 # --- the delivery log ----------------------------------------------------------------------------
 

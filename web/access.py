@@ -7,12 +7,11 @@ enumerates the routes to check each rule for every kind of user.
 - public: anyone (sign-in, health, metrics, static files; feeds carry their own token);
 - signed_in: any signed-in person, role or not (the start page, signing out);
 - staff: a person holding at least one role today in their municipality; what they see is
-  narrowed to their units and cases by `service.web_views`;
+  narrowed to their units and cases by the page queries in `service`;
 - coordinator: a person holding the coordinator role (`samordnare`) today.
 
-A person is only ever shown rows of their own municipality: every query in
-`service.web_views`
-starts from `Viewer.municipality_id`.
+A person is only ever shown rows of their own municipality: every page query in `service`
+(`service.viewer`) starts from `Viewer.municipality_id`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TypeVar
 
-from service.web_views import COORDINATOR_ROLES, Role, Viewer, load_viewer
+from service.viewer import COORDINATOR_ROLES, Role, Viewer, load_viewer
 
 __all__ = ["COORDINATOR_ROLES", "RULES", "Role", "Rule", "Viewer", "load_viewer", "rule"]
 

@@ -1,6 +1,7 @@
 """The pages: start, Årshjul, Att göra, Leveranslogg (and resending), Personer och roller.
 
-Each route: a rule, the viewer, a call into `service.web_views`, a template. Nothing else.
+Each route: a rule, the viewer, a call into `service.web_views` (or `service.todo_view`,
+`service.delivery_log`), a template. Nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from scheduler.calendar import local_date
 from service import delivery_log as log_views
+from service import todo_view
 from service import web_views as queries
 from web import wheel
 from web.access import Rule, Viewer, rule
@@ -75,7 +77,7 @@ def year_wheel_print(request: Request, session: Db, who: Staff, ar: Year = None)
 @rule(Rule.STAFF)
 def to_do(request: Request, session: Db, who: Staff) -> Response:
     config = request.app.state.config
-    items = queries.todo(
+    items = todo_view.todo(
         session, who, request.app.state.renderer, now(request), config.todo_weeks, config.due_days
     )
     return page(

@@ -32,19 +32,16 @@ from core.errors import (
 )
 from models import Status
 from scheduler import outbox
-from scheduler.answers import SUMMARY_TEMPLATE, summary_context
-from scheduler.calendar import STOCKHOLM
 from scheduler.cases.guard import send_time_refusal
 from scheduler.handover import hand_over
-from worker.compose import Address, Attachment, compose_message
-from worker.invite import Party, build_invite
 from worker.mailers import Mailer
+from worker.outgoing import build_message
 from worker.render import Renderer
 
 log = logging.getLogger("samverkan.delivery")
 
 
-class Outcome(StrEnum):
+class DeliveryOutcome(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # transient failure, back to pending with a later due time
     FAILED = "failed"
@@ -78,14 +75,14 @@ class Delivery:
     reply_mailbox: str | None = None
 
 
-def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> Outcome:
+def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> DeliveryOutcome:
     """Send notification `notification_id` as of the logical moment `as_of`.
 
     Each database step is retried on a fresh connection when the connection drops
     (`_retry_on_disconnect`); the send itself is never repeated here.
     """
     prepared = _retry_on_disconnect(lambda _again: _prepare(delivery, notification_id, as_of))
-    if isinstance(prepared, Outcome):
+    if isinstance(prepared, DeliveryOutcome):
         return prepared
     started = time.monotonic()
     if isinstance(prepared, PermanentDeliveryError):  # the message could not be built
@@ -101,31 +98,31 @@ def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) ->
     # (same Message-ID) once the lease runs out. See docs/reliability.md.
     _retry_on_disconnect(partial(_record_sent, delivery, notification_id, as_of, result, started))
     log.info("sent", extra={"action": "deliver.sent", "notification": notification_id})
-    return Outcome.SENT
+    return DeliveryOutcome.SENT
 
 
 def _prepare(
     delivery: Delivery, notification_id: int, as_of: dt.datetime
-) -> EmailMessage | Outcome | PermanentDeliveryError:
+) -> EmailMessage | DeliveryOutcome | PermanentDeliveryError:
     """Claim the row and build its message (one transaction); or the outcome if there is none,
     or the reason it could not be built (recorded by the caller as a permanent failure)."""
     with delivery.sessions() as session, session.begin():
         if not outbox.claim_for_sending(session, notification_id, as_of):
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
-            return Outcome.SKIPPED
+            return DeliveryOutcome.SKIPPED
         row = session.get_one(models.Notification, notification_id)
         # An invitation older than what the recipient has, or a CANCEL of one they do not
         # hold, is not sent (the record of who was sent what: scheduler/outbox/invites.py).
         refusal = send_time_refusal(session, row) or outbox.refusal(session, row)
         if refusal is not None:
             _cancel_at_send(session, row, as_of, refusal)
-            return Outcome.CANCELLED
+            return DeliveryOutcome.CANCELLED
         # Rows addressed to a person or an external address directly (case work) carry no
         # role references: there is no role to check again.
         if row.roles and not _recipient_still_holds_role(session, row, as_of):
-            return Outcome.CANCELLED
+            return DeliveryOutcome.CANCELLED
         try:
-            message: EmailMessage = _build(
+            message: EmailMessage = build_message(
                 session, delivery.renderer, row, as_of, delivery.reply_mailbox
             )
         except DBAPIError:
@@ -160,7 +157,9 @@ def _record_sent(
         row = session.get_one(models.Notification, notification_id)
         if again and _already_recorded(session, row):
             return  # a commit whose reply was lost with the connection: it did happen
-        _finish(session, row, as_of, Outcome.SENT, reply=result.reply, duration_ms=_ms(started))
+        _finish(
+            session, row, as_of, DeliveryOutcome.SENT, reply=result.reply, duration_ms=_ms(started)
+        )
 
 
 def _already_recorded(session: Session, row: models.Notification) -> bool:
@@ -228,109 +227,6 @@ def _recipient_still_holds_role(
     return False
 
 
-def _build(
-    session: Session,
-    renderer: Renderer,
-    row: models.Notification,
-    as_of: dt.datetime,
-    reply_mailbox: str | None = None,
-) -> Any:
-    municipality = session.get_one(models.Municipality, row.municipality_id)
-    # The non-responders summary lists who has not answered as of sending, not of planning.
-    context = summary_context(session, row) if row.template == SUMMARY_TEMPLATE else row.context
-    rendered = renderer.render(row.template, context)
-    sender = Address(municipality.sender_name, municipality.sender_email)
-    reply = context.get("reply_to")
-    invite, method = (
-        _invite(row, context, sender, as_of, reply_mailbox)
-        if context.get("meeting")
-        else (None, "")
-    )
-    return compose_message(
-        sender=sender,
-        to=Address(row.recipient_name, row.recipient_email),
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=row.message_id,
-        date=as_of.astimezone(STOCKHOLM),  # readers see local time in the Date header
-        reply_to=Address(reply["name"], reply["email"]) if reply else None,
-        invite=invite,
-        invite_method=method or "REQUEST",
-        attachments=_attachments(session, municipality.id, context.get("attachment_files", [])),
-    )
-
-
-def _invite(
-    row: models.Notification,
-    context: dict[str, Any],
-    sender: Address,
-    as_of: dt.datetime,
-    reply_mailbox: str | None = None,
-) -> tuple[bytes, str]:
-    """The invite and its iTIP method.
-
-    The convener (the organizer) is not invited to her own meeting: she gets a copy for her
-    calendar (METHOD:PUBLISH, no ATTENDEE), so no client offers her to accept or decline it."""
-    meeting = context["meeting"]
-    organizer = meeting.get("organizer") or {"name": sender.name, "email": sender.email}
-    summary = f"{context['routine']['name']} {context['occurrence']['key']}"
-    agenda = "\n".join(f"- {item}" for item in meeting.get("agenda", []))
-    # The summary first: for a case it is what names the case (its neutral reference).
-    description = f"{summary}\n\nDagordning:\n{agenda}" if agenda else summary
-    if meeting.get("video"):  # the place's video link, from the profile
-        description += f"\n\nVideolänk: {meeting['video']}"
-    method = meeting.get("method", "REQUEST")
-    cancelled = method == "CANCEL"
-    own = row.recipient_email.strip().lower() == organizer["email"].strip().lower()
-    if own:
-        method = "PUBLISH"
-    invite = build_invite(
-        method=method,
-        status="CANCELLED" if cancelled else "CONFIRMED",
-        uid=meeting["uid"],
-        sequence=int(meeting["sequence"]),
-        dtstamp=as_of,
-        start=_event_moment(meeting["start"]),
-        end=_event_moment(meeting["end"]),
-        summary=summary,
-        description=description,
-        location=meeting.get("location"),
-        # With a reply mailbox, calendars send their REPLY there (they answer the ORGANIZER's
-        # address and ignore SENT-BY); the convener's name stays what they show.
-        organizer=Party(organizer["name"], reply_mailbox or organizer["email"]),
-        # Only the recipient: one message per person, so no one sees another's address.
-        attendees=[] if own else [Party(row.recipient_name, row.recipient_email)],
-        sent_by=None if reply_mailbox else sender.email,
-    )
-    return invite, method
-
-
-def _event_moment(text: str) -> dt.datetime:
-    """A meeting's start or end for the invite: Stockholm time, or UTC for the second pass of
-    the hour repeated when summer time ends (a local time with TZID would be read as the
-    first pass, an hour early; RFC 5545 lets DTSTART and DTEND use different zones)."""
-    moment = dt.datetime.fromisoformat(text).astimezone(STOCKHOLM)
-    if moment.fold == 1 and moment.utcoffset() != moment.replace(fold=0).utcoffset():
-        return moment.astimezone(dt.UTC)
-    return moment
-
-
-def _attachments(session: Session, municipality_id: int, shas: list[str]) -> list[Attachment]:
-    if not shas:
-        return []
-    rows = session.scalars(
-        select(models.Material).where(
-            models.Material.municipality_id == municipality_id, models.Material.sha256.in_(shas)
-        )
-    )
-    found = {m.sha256: m for m in rows}
-    missing = [s for s in shas if s not in found]
-    if missing:
-        raise SamverkanError(f"attachment(s) {', '.join(missing)} missing from the database")
-    return [Attachment(found[s].filename, found[s].content, found[s].mime_type) for s in shas]
-
-
 def _record_failure(
     delivery: Delivery,
     notification_id: int,
@@ -338,12 +234,12 @@ def _record_failure(
     exc: DeliveryError,
     started: float,
     again: bool = False,
-) -> Outcome:
+) -> DeliveryOutcome:
     with delivery.sessions() as session, session.begin():
         row = session.get_one(models.Notification, notification_id)
         if again and _already_recorded(session, row):  # written before the connection dropped
-            return Outcome.RETRY if row.status == Status.PENDING else Outcome.FAILED
-        outcome = Outcome.FAILED
+            return DeliveryOutcome.RETRY if row.status == Status.PENDING else DeliveryOutcome.FAILED
+        outcome = DeliveryOutcome.FAILED
         retry_at = None
         if isinstance(exc, TransientDeliveryError):
             first = session.scalar(
@@ -354,7 +250,7 @@ def _record_failure(
             first = first or as_of
             next_try = as_of + delivery.retry.delay(row.attempts, row.id)
             if next_try - first <= delivery.retry.horizon:
-                outcome, retry_at = Outcome.RETRY, next_try
+                outcome, retry_at = DeliveryOutcome.RETRY, next_try
         kind = "transient" if isinstance(exc, TransientDeliveryError) else "permanent"
         _finish(
             session,
@@ -383,7 +279,7 @@ def _finish(
     session: Session,
     row: models.Notification,
     as_of: dt.datetime,
-    outcome: Outcome,
+    outcome: DeliveryOutcome,
     *,
     reply: str | None = None,
     error: str | None = None,
@@ -392,9 +288,9 @@ def _finish(
     attempt_outcome: str | None = None,
     next_try: dt.datetime | None = None,
 ) -> None:
-    if outcome is Outcome.SENT:
+    if outcome is DeliveryOutcome.SENT:
         outbox.mark_sent(row, as_of, reply)
-    elif outcome is Outcome.RETRY and next_try is not None:
+    elif outcome is DeliveryOutcome.RETRY and next_try is not None:
         outbox.mark_retry(row, as_of, next_try, error or "transient failure", reply)
     else:
         outbox.mark_failed(row, as_of, error or "failed", reply)
@@ -436,4 +332,4 @@ def _attempt(
     )
 
 
-__all__ = ["Delivery", "Outcome", "PermanentDeliveryError", "RetryPolicy", "deliver_one"]
+__all__ = ["Delivery", "DeliveryOutcome", "PermanentDeliveryError", "RetryPolicy", "deliver_one"]

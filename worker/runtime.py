@@ -17,9 +17,10 @@ from core.clock import Clock, SystemClock
 from core.settings import Settings, load_settings
 from models.db import make_engine, make_sessionmaker
 from worker.delivery import Delivery, RetryPolicy
-from worker.mailers import FileMailer, Mailer, SmtpMailer
+from worker.mailers import FileMailer, Mailer
 from worker.oauth import provider_from_settings
 from worker.render import Renderer
+from worker.smtp_mailer import SmtpMailer
 
 
 @dataclass

@@ -25,12 +25,12 @@ def book(
     now: NowOption = None,
 ) -> None:
     """Book the meeting of an occurrence; its calendar invites are planned at once."""
-    from service.booking import book_meeting
+    from service.booking import book_routine_meeting
 
     settings = common.settings()
     common.prepare(settings)
     with transaction(common.runtime().sessions) as session:
-        outcome = book_meeting(
+        outcome = book_routine_meeting(
             session,
             common.municipality_id(session, municipality),
             routine,

@@ -183,7 +183,7 @@ def demo(
 
     Runs in its own folder (var/demo/), never against the configured database or relay."""
     from core.settings import demo_settings
-    from service.booking import book_meeting
+    from service.booking import book_routine_meeting
     from service.profiles import load_profile, validate_profile
 
     settings = demo_settings(common.settings())
@@ -205,7 +205,7 @@ def demo(
         )
         if booked is None:
             console.print(
-                book_meeting(
+                book_routine_meeting(
                     session,
                     municipality_id,
                     "samverkansmote-host",

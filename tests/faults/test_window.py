@@ -26,9 +26,10 @@ from scheduler.outbox import claim_due, sweep_expired
 from tests.faults.harness import FaultReport, Outbox, messages, mode, write_profile
 from tests.fixtures.services import PostgresSchema
 from tests.fixtures.smtp import SmtpRecorder
-from worker.delivery import Delivery, Outcome, deliver_one
-from worker.mailers import SendResult, SmtpMailer
+from worker.delivery import Delivery, DeliveryOutcome, deliver_one
+from worker.mailers import SendResult
 from worker.render import Renderer
+from worker.smtp_mailer import SmtpMailer
 
 
 class TimedMailer:
@@ -79,7 +80,7 @@ def test_the_window_between_accepted_and_recorded_is_milliseconds(
     began = time.monotonic()
     try:
         for notification_id in claimed:
-            assert deliver_one(delivery, notification_id, now) is Outcome.SENT
+            assert deliver_one(delivery, notification_id, now) is DeliveryOutcome.SENT
     finally:
         mailer.close()
     seconds = time.monotonic() - began
@@ -134,7 +135,7 @@ def test_a_worker_dying_inside_the_window_sends_the_same_message_id_again(
             deliver_one(delivery, first, now)
         monkeypatch.setattr(delivery_module, "_record_sent", original)
         for other in rest:
-            assert deliver_one(delivery, other, now) is Outcome.SENT
+            assert deliver_one(delivery, other, now) is DeliveryOutcome.SENT
         assert outbox.ids_in(Status.SENDING, ids) == {first}
         lease = dt.timedelta(seconds=600)
         with transaction(outbox.sessions) as session:
@@ -144,7 +145,7 @@ def test_a_worker_dying_inside_the_window_sends_the_same_message_id_again(
         with transaction(outbox.sessions) as session:
             assert sweep_expired(session, later, lease) == 1  # ... then it is put back
             assert claim_due(session, later, 10) == [first]
-        assert deliver_one(delivery, first, later) is Outcome.SENT
+        assert deliver_one(delivery, first, later) is DeliveryOutcome.SENT
     finally:
         mailer.close()
     (row,) = outbox.rows([first])

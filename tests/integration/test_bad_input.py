@@ -25,7 +25,7 @@ from models.db import transaction
 from scheduler.outbox import claim_due
 from service.yamlsource import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from tests.profiles import MINIMAL, load, refusal, snapshot, write_variant
-from worker.delivery import Delivery, Outcome, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -314,7 +314,7 @@ def test_a_row_that_would_inject_headers_fails_without_sending(
         claim_due(session, reminder.due_at, 100)
     mailer = MemoryMailer()
     delivery = Delivery(loaded, mailer, Renderer(ROOT / "templates"))
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.FAILED
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.FAILED
     assert mailer.messages == []
     with loaded() as session:
         row = session.get_one(models.Notification, reminder.id)
@@ -337,7 +337,7 @@ def test_a_subject_that_renders_to_two_lines_fails_without_sending(
         claim_due(session, reminder.due_at, 100)
     mailer = MemoryMailer()
     delivery = Delivery(loaded, mailer, Renderer(ROOT / "templates"))
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.FAILED
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.FAILED
     assert mailer.messages == []
 
 
@@ -347,7 +347,7 @@ def test_a_subject_that_renders_to_two_lines_fails_without_sending(
 def test_html_and_icalendar_escaping_in_a_delivered_invite(
     tmp_path: Path, session_factory: sessionmaker[Session]
 ) -> None:
-    from service.booking import book_meeting
+    from service.booking import book_routine_meeting
 
     variant = write_variant(
         tmp_path,
@@ -361,7 +361,7 @@ def test_html_and_icalendar_escaping_in_a_delivered_invite(
     load(session_factory, variant, NOW)
     with transaction(session_factory) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", "2027-04-13", "13:00", None, NOW, 400
         )
     with session_factory() as session:
@@ -374,7 +374,7 @@ def test_html_and_icalendar_escaping_in_a_delivered_invite(
         claim_due(session, invite.due_at, 100)
     mailer = MemoryMailer()
     delivery = Delivery(session_factory, mailer, Renderer(ROOT / "templates"))
-    assert deliver_one(delivery, invite.id, invite.due_at) is Outcome.SENT
+    assert deliver_one(delivery, invite.id, invite.due_at) is DeliveryOutcome.SENT
     (sent,) = mailer.messages
     parsed = email.message_from_bytes(
         sent.as_bytes(policy=email.policy.SMTP), policy=email.policy.default

@@ -22,9 +22,9 @@ from models import Status
 from models.db import transaction
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due
-from service.booking import BookingError, book_meeting
+from service.booking import BookingError, book_routine_meeting
 from tests.profiles import MINIMAL, load, refusal, snapshot
-from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -68,7 +68,7 @@ def rows(sessions: sessionmaker[Session], purpose_prefix: str) -> list[models.No
         return found
 
 
-def deliver_due(delivery: Delivery, moment: dt.datetime) -> dict[int, Outcome]:
+def deliver_due(delivery: Delivery, moment: dt.datetime) -> dict[int, DeliveryOutcome]:
     """Claim what is due at `moment` and deliver each row, as a tick and the worker do."""
     with transaction(delivery.sessions) as session:
         ids = claim_due(session, moment, 10_000)
@@ -144,7 +144,7 @@ def test_the_book_command_refuses_the_same_bookings_and_changes_nothing(
         transaction(session_factory) as session,
     ):
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", date, time, None, LOADED_AT, 400
         )
     assert snapshot(engine) == before
@@ -182,7 +182,7 @@ def test_the_book_command_refuses_a_meeting_that_has_begun(
         transaction(session_factory) as session,
     ):
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", "2027-04-13", "13:00", None, now, 400
         )
 
@@ -205,7 +205,7 @@ def test_a_change_of_place_before_the_invitation_changes_that_invitation(
     ]
     assert all(r.context["meeting"]["location"] == "Rådhuset" for r in after)
     outcomes = deliver_due(delivery, first[0].due_at)
-    assert set(outcomes.values()) == {Outcome.SENT}
+    assert set(outcomes.values()) == {DeliveryOutcome.SENT}
     sent = events(mailer)
     # Anna convenes: her copy names her as organizer, not as attendee.
     assert sorted(str(e.get("ATTENDEE", e["ORGANIZER"])) for e in sent) == [
@@ -222,13 +222,15 @@ def test_a_change_of_time_by_command_before_the_invitation_keeps_sequence_0(
     load(sessions, MINIMAL, LOADED_AT)
     with transaction(sessions) as session:
         mid = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, LOADED_AT, 400
         )
     first = rows(sessions, "kallelse")
     later = LOADED_AT + dt.timedelta(days=10)
     with transaction(sessions) as session:
-        book_meeting(session, mid, "samverkansmote-var", "2027-04-13", "14:30", None, later, 400)
+        book_routine_meeting(
+            session, mid, "samverkansmote-var", "2027-04-13", "14:30", None, later, 400
+        )
     after = rows(sessions, "kallelse")
     assert [(r.idempotency_key, r.due_at) for r in after] == [
         (r.idempotency_key, r.due_at) for r in first
@@ -250,14 +252,16 @@ def test_a_move_to_an_earlier_day_before_the_invitation_sends_the_first_invitati
     load(sessions, MINIMAL, LOADED_AT)
     with transaction(sessions) as session:
         mid = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, mid, "samverkansmote-var", "2027-04-27", "13:00", None, LOADED_AT, 400
         )
     first = rows(sessions, "kallelse")
     moved_at = dt.datetime(2027, 4, 1, 9, 0, tzinfo=dt.UTC)
     assert all(r.due_at > moved_at for r in first)
     with transaction(sessions) as session:
-        book_meeting(session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, moved_at, 400)
+        book_routine_meeting(
+            session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, moved_at, 400
+        )
     after = rows(sessions, "kallelse")
     assert [(r.id, r.due_at) for r in after] == [(r.id, moved_at) for r in first]
     deliver_due(delivery, moved_at)
@@ -298,13 +302,13 @@ def test_a_change_while_the_invitation_is_overdue_sends_an_update(
     booked_at = dt.datetime(2027, 4, 6, 8, 0, tzinfo=dt.UTC)
     with transaction(sessions) as session:
         mid = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, booked_at, 400
         )
     assert {r.due_at for r in rows(sessions, "kallelse")} == {booked_at}
     changed_at = booked_at + dt.timedelta(minutes=5)
     with transaction(sessions) as session:
-        book_meeting(
+        book_routine_meeting(
             session, mid, "samverkansmote-var", "2027-04-13", "14:00", None, changed_at, 400
         )
     deliver_due(delivery, changed_at)
@@ -347,7 +351,7 @@ def test_a_row_that_cannot_be_built_fails_with_its_reason_and_the_next_rows_are_
     load(sessions, MINIMAL, LOADED_AT)
     with transaction(sessions) as session:
         mid = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, LOADED_AT, 400
         )
     broken, other = rows(sessions, "kallelse")
@@ -359,7 +363,7 @@ def test_a_row_that_cannot_be_built_fails_with_its_reason_and_the_next_rows_are_
             .values(context=context, template=template or broken.template)
         )
     outcomes = deliver_due(delivery, broken.due_at)
-    assert outcomes == {broken.id: Outcome.FAILED, other.id: Outcome.SENT}
+    assert outcomes == {broken.id: DeliveryOutcome.FAILED, other.id: DeliveryOutcome.SENT}
     with sessions() as session:
         row = session.get_one(models.Notification, broken.id)
         assert row.status == Status.FAILED and row.last_error and row.claimed_at is None
@@ -379,7 +383,7 @@ def test_a_meeting_ending_in_the_repeated_autumn_hour_builds_with_the_right_inst
     load(sessions, MINIMAL, LOADED_AT)
     with transaction(sessions) as session:
         mid = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, mid, "samverkansmote-var", "2027-04-13", "13:00", None, LOADED_AT, 400
         )
     invite = rows(sessions, "kallelse")[0]
@@ -399,7 +403,7 @@ def test_a_meeting_ending_in_the_repeated_autumn_hour_builds_with_the_right_inst
             .values(context={**invite.context, "meeting": meeting})
         )
         claim_due(session, invite.due_at, 10_000)
-    assert deliver_one(delivery, invite.id, invite.due_at) is Outcome.SENT
+    assert deliver_one(delivery, invite.id, invite.due_at) is DeliveryOutcome.SENT
     (event,) = events(mailer)
     assert event.decoded("DTSTART").astimezone(dt.UTC) == start
     assert event.decoded("DTEND").astimezone(dt.UTC) == end

@@ -29,7 +29,7 @@ from scheduler.outbox import claim_due
 from scheduler.planner import replan
 from service import cases
 from tests.profiles import load, snapshot
-from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -100,7 +100,7 @@ def by_purpose(sessions: sessionmaker[Session], reference: str) -> dict[str, lis
     return {k: sorted(v) for k, v in found.items()}
 
 
-def deliver_until(delivery: Delivery, moment: dt.datetime) -> list[Outcome]:
+def deliver_until(delivery: Delivery, moment: dt.datetime) -> list[DeliveryOutcome]:
     with transaction(delivery.sessions) as session:
         ids = claim_due(session, moment, 10_000)
     return [deliver_one(delivery, i, moment) for i in ids]
@@ -314,7 +314,9 @@ def test_at_send_time_a_guardian_row_on_an_abuse_report_is_cancelled_not_sent(
             )
         )
     outcomes = deliver_until(delivery, at("2027-03-01T10:00"))
-    assert sorted(outcomes) == sorted([Outcome.SENT, Outcome.SENT, Outcome.CANCELLED])
+    assert sorted(outcomes) == sorted(
+        [DeliveryOutcome.SENT, DeliveryOutcome.SENT, DeliveryOutcome.CANCELLED]
+    )
     assert sent_to(mailer, "vh@hem.se") == []
     smuggled = next(r for r in rows(sessions, outcome.reference) if r.person_id is None)
     assert smuggled.status == Status.CANCELLED
@@ -596,7 +598,7 @@ def test_every_case_and_report_template_renders_from_a_planned_context(
     outcomes += deliver_until(delivery, at("2027-05-19T12:00"))
     run(sessions, cases.close_case, ref, by="rut", now=at("2027-05-19T12:00"))
     outcomes += deliver_until(delivery, at("2027-05-19T12:00"))
-    assert set(outcomes) == {Outcome.SENT}
+    assert set(outcomes) == {DeliveryOutcome.SENT}
     with sessions() as session:
         used = set(
             session.scalars(

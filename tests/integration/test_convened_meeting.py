@@ -14,7 +14,7 @@ import models
 from models import Status
 from models.db import transaction
 from scheduler.calendar import STOCKHOLM
-from service.booking import book_meeting
+from service.booking import book_routine_meeting
 from tests.profiles import EXAMPLE, load, refusal, write_variant
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,7 @@ def test_unbooked_reminders_and_notice_are_planned_and_booking_cancels_them(
         ):
             row.status = Status.SENT
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session,
             municipality_id,
             "samverkansmote-host",

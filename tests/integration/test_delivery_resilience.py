@@ -17,7 +17,7 @@ from models import Status
 from models.db import transaction
 from scheduler.outbox import claim_due, sweep_expired
 from tests.profiles import MINIMAL, load
-from worker.delivery import Delivery, Outcome, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, deliver_one
 from worker.mailers import MemoryMailer, SendResult
 from worker.render import Renderer
 
@@ -68,7 +68,7 @@ def test_a_connection_dropped_while_recording_the_send_is_retried_not_resent(
     monkeypatch.setattr(delivery_module.time, "sleep", lambda _s: None)
     mailer = MemoryMailer()
     delivery = Delivery(loaded, mailer, Renderer(ROOT / "templates"))
-    assert deliver_one(delivery, row.id, row.due_at) is Outcome.SENT
+    assert deliver_one(delivery, row.id, row.due_at) is DeliveryOutcome.SENT
     assert calls == [False, True]
     assert len(mailer.messages) == 1
     with loaded() as session:
@@ -139,7 +139,7 @@ def test_the_workers_claim_renews_the_lease(loaded: sessionmaker[Session]) -> No
     before = dt.datetime.now(dt.UTC)
     # The tick's moment is old (queued in a backlog); the worker takes it now.
     old = before - dt.timedelta(hours=1)
-    assert deliver_one(delivery, row.id, old) is Outcome.SENT
+    assert deliver_one(delivery, row.id, old) is DeliveryOutcome.SENT
     assert mailer.claimed_at is not None and mailer.claimed_at >= before - dt.timedelta(seconds=1)
     with transaction(loaded) as session:  # a sweep during the send would have found nothing
         assert sweep_expired(session, before, dt.timedelta(minutes=10)) == 0

@@ -17,7 +17,7 @@ from models.db import transaction
 from scheduler.digest import DIGEST_ROUTINE, digest_key, plan_digests
 from scheduler.outbox import claim_due
 from tests.profiles import MINIMAL, load, write_variant
-from worker.delivery import Delivery, Outcome, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -157,7 +157,7 @@ def test_the_digest_is_delivered_like_any_message(sessions: sessionmaker[Session
         (claimed,) = claim_due(session, NOW, 100, since=NOW)
     mailer = MemoryMailer()
     delivery = Delivery(sessions, mailer, Renderer(ROOT / "templates"))
-    assert deliver_one(delivery, claimed, NOW) is Outcome.SENT
+    assert deliver_one(delivery, claimed, NOW) is DeliveryOutcome.SENT
     (message,) = mailer.messages
     assert message["To"].addresses[0].addr_spec == "sara@liten.se"
     assert str(message["Subject"]) == (

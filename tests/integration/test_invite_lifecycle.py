@@ -29,14 +29,14 @@ from models.db import transaction
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due
 from scheduler.planner import replan
-from service.booking import book_meeting
+from service.booking import book_routine_meeting
 from service.meetings import CALLED_OFF, cancel_meeting
 from tests.fixtures.caldav import Radicale
 from tests.fixtures.smtp import SmtpRecorder
 from tests.profiles import MINIMAL, load
-from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
-from worker.mailers import SmtpMailer
+from worker.delivery import Delivery, DeliveryOutcome, RetryPolicy, deliver_one
 from worker.render import Renderer
+from worker.smtp_mailer import SmtpMailer
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +179,7 @@ def delivery(
     mailer.close()
 
 
-def tick(delivery: Delivery, moment: dt.datetime) -> dict[str, Outcome]:
+def tick(delivery: Delivery, moment: dt.datetime) -> dict[str, DeliveryOutcome]:
     """Claim what is due at `moment` and deliver it, as beat and the worker do."""
     with transaction(delivery.sessions) as session:
         ids = claim_due(session, moment, 10_000)
@@ -204,7 +204,9 @@ def municipality_id(session: Session) -> int:
 
 def book(delivery: Delivery, day: str, now: dt.datetime) -> None:
     with transaction(delivery.sessions) as session:
-        book_meeting(session, municipality_id(session), ROUTINE, day, "13:00", None, now, 400)
+        book_routine_meeting(
+            session, municipality_id(session), ROUTINE, day, "13:00", None, now, 400
+        )
 
 
 def call_off(delivery: Delivery, now: dt.datetime, day: str = "2027-04-13") -> str:
@@ -289,7 +291,7 @@ def test_a_retried_request_is_not_delivered_after_the_update_that_replaced_it(
 ) -> None:
     load(delivery.sessions, profile(tmp_path), LOADED_AT)
     smtp_server.fail_rcpt(CECILIA, 451, "4.3.0 Try again later")
-    assert tick(delivery, INVITED_AT)[f"kallelse:{CECILIA}"] is Outcome.RETRY
+    assert tick(delivery, INVITED_AT)[f"kallelse:{CECILIA}"] is DeliveryOutcome.RETRY
     smtp_server.accept_rcpt(CECILIA)
     retry_at = row_of(delivery, "kallelse", CECILIA).due_at
     # The retry is claimed (queued, on its way to a worker) ...
@@ -298,7 +300,7 @@ def test_a_retried_request_is_not_delivered_after_the_update_that_replaced_it(
     # ... while the meeting is moved and the update goes out first.
     book(delivery, "2027-04-14", retry_at)
     tick(delivery, retry_at)
-    assert deliver_one(delivery, queued, retry_at) is Outcome.CANCELLED
+    assert deliver_one(delivery, queued, retry_at) is DeliveryOutcome.CANCELLED
     every = received(smtp_server)
     assert [(i.method, i.sequence) for i in every if i.to == CECILIA] == [("REQUEST", 1)]
     sequences_never_fall(every)

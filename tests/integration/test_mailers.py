@@ -15,7 +15,8 @@ import pytest
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
 from tests.fixtures.smtp import SmtpRecorder, TlsCert
-from worker.mailers import FileMailer, SmtpMailer
+from worker.mailers import FileMailer
+from worker.smtp_mailer import SmtpMailer
 
 pytestmark = pytest.mark.integration
 

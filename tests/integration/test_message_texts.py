@@ -147,23 +147,23 @@ def test_the_convener_of_a_routine_meeting_is_not_invited_as_an_attendee(
 
     from models.db import transaction
     from scheduler.outbox import claim_due
-    from service.booking import book_meeting
+    from service.booking import book_routine_meeting
     from tests.profiles import MINIMAL
-    from worker.delivery import Delivery, Outcome, deliver_one
+    from worker.delivery import Delivery, DeliveryOutcome, deliver_one
     from worker.mailers import MemoryMailer
 
     now = at("2027-01-10T07:00")
     load(session_factory, MINIMAL, now)
     with transaction(session_factory) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", "2027-04-13", "13:00", None, now, 400
         )
         due = at("2027-04-01T07:00")
         ids = claim_due(session, due, 100)
     mailer = MemoryMailer()
     delivery = Delivery(session_factory, mailer, RENDERER)
-    assert {deliver_one(delivery, i, due) for i in ids} == {Outcome.SENT}
+    assert {deliver_one(delivery, i, due) for i in ids} == {DeliveryOutcome.SENT}
     invites = {
         m["To"].addresses[0].addr_spec: m
         for m in mailer.messages

@@ -20,7 +20,7 @@ from models.db import make_engine, make_sessionmaker, transaction
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due, sweep_expired
 from tests.profiles import MINIMAL, load
-from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -58,11 +58,13 @@ def row(sessions: sessionmaker[Session], notification_id: int) -> models.Notific
 
 def book(sessions: sessionmaker[Session], day: str, now: dt.datetime) -> None:
     """Book the spring meeting for `day` at 13:00, as `samverkan book` does."""
-    from service.booking import book_meeting
+    from service.booking import book_routine_meeting
 
     with transaction(sessions) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(session, municipality_id, "samverkansmote-var", day, "13:00", None, now, 400)
+        book_routine_meeting(
+            session, municipality_id, "samverkansmote-var", day, "13:00", None, now, 400
+        )
 
 
 def by_purpose(sessions: sessionmaker[Session], purpose: str) -> list[models.Notification]:
@@ -114,7 +116,7 @@ def test_delivered_message_is_recorded_with_its_reply_and_message_id(
     (reminder,) = by_purpose(delivery.sessions, "paminnelse-30")
     ids = claim(delivery.sessions, reminder.due_at)
     assert reminder.id in ids
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.SENT
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.SENT
     sent = row(delivery.sessions, reminder.id)
     assert sent.status == Status.SENT and sent.attempts == 1 and sent.sent_at == reminder.due_at
     assert sent.smtp_reply is not None and sent.smtp_reply.startswith("250")
@@ -129,14 +131,14 @@ def test_delivered_message_is_recorded_with_its_reply_and_message_id(
 def test_a_redelivered_task_sends_nothing_twice(delivery: Delivery, mailer: MemoryMailer) -> None:
     (reminder,) = by_purpose(delivery.sessions, "paminnelse-30")
     claim(delivery.sessions, reminder.due_at)
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.SENT
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.SKIPPED
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.SENT
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.SKIPPED
     assert len(mailer.messages) == 1
 
 
 def test_an_unclaimed_row_is_not_sent(delivery: Delivery, mailer: MemoryMailer) -> None:
     (reminder,) = by_purpose(delivery.sessions, "paminnelse-30")
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.SKIPPED
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.SKIPPED
     assert mailer.messages == []
 
 
@@ -151,7 +153,7 @@ def test_transient_failure_is_retried_later_with_backoff(
     delays = []
     for _ in range(2):
         claim(delivery.sessions, moment)
-        assert deliver_one(delivery, reminder.id, moment) is Outcome.RETRY
+        assert deliver_one(delivery, reminder.id, moment) is DeliveryOutcome.RETRY
         retried = row(delivery.sessions, reminder.id)
         assert retried.status == Status.PENDING
         delays.append(retried.due_at - moment)
@@ -160,7 +162,7 @@ def test_transient_failure_is_retried_later_with_backoff(
     assert dt.timedelta(seconds=30) <= delays[0] <= dt.timedelta(seconds=60)
     assert dt.timedelta(seconds=60) <= delays[1] <= dt.timedelta(seconds=120)
     claim(delivery.sessions, moment)
-    assert deliver_one(delivery, reminder.id, moment) is Outcome.SENT
+    assert deliver_one(delivery, reminder.id, moment) is DeliveryOutcome.SENT
     with delivery.sessions() as session:
         log = [(a.outcome, a.smtp_code) for a in session.scalars(select(models.DeliveryAttempt))]
     assert log == [("transient", 451), ("transient", 451), ("sent", None)]
@@ -178,7 +180,7 @@ def test_transient_failure_past_the_retry_horizon_fails(
     (reminder,) = by_purpose(loaded, "paminnelse-30")
     mailer.fail_recipient("anna@liten.se", TransientDeliveryError("421 busy", smtp_code=421))
     claim(loaded, reminder.due_at)
-    assert deliver_one(short, reminder.id, reminder.due_at) is Outcome.FAILED
+    assert deliver_one(short, reminder.id, reminder.due_at) is DeliveryOutcome.FAILED
     assert row(loaded, reminder.id).status == Status.FAILED
 
 
@@ -188,7 +190,7 @@ def test_permanent_failure_is_not_retried(delivery: Delivery, mailer: MemoryMail
         "anna@liten.se", PermanentDeliveryError("550 no such user", smtp_code=550)
     )
     claim(delivery.sessions, reminder.due_at)
-    assert deliver_one(delivery, reminder.id, reminder.due_at) is Outcome.FAILED
+    assert deliver_one(delivery, reminder.id, reminder.due_at) is DeliveryOutcome.FAILED
     failed = row(delivery.sessions, reminder.id)
     assert failed.status == Status.FAILED and "550" in (failed.last_error or "")
     assert claim(delivery.sessions, END_OF_2027, limit=10_000).count(reminder.id) == 0
@@ -207,12 +209,12 @@ def test_role_that_changed_hands_goes_to_the_new_holder(
         cecilia.roles = []
     moment = for_cecilia.due_at
     claim(sessions, moment)
-    assert deliver_one(delivery, for_cecilia.id, moment) is Outcome.CANCELLED
+    assert deliver_one(delivery, for_cecilia.id, moment) is DeliveryOutcome.CANCELLED
     assert mailer.messages == []
     (replacement,) = [r for r in by_purpose(sessions, "underlag") if r.id != for_cecilia.id]
     assert replacement.recipient_email == "bo@liten.se"
     assert claim(sessions, moment) == [replacement.id]
-    assert deliver_one(delivery, replacement.id, moment) is Outcome.SENT
+    assert deliver_one(delivery, replacement.id, moment) is DeliveryOutcome.SENT
     assert [m["To"].addresses[0].addr_spec for m in mailer.messages] == ["bo@liten.se"]
 
 
@@ -258,7 +260,7 @@ def test_booked_meeting_invite_opens_at_13_local_time(
     invite = next(r for r in invites if r.recipient_email == "cecilia@liten.se")
     assert invite.due_at.astimezone(STOCKHOLM).date() == dt.date(2027, 3, 23)  # three weeks before
     claim(delivery.sessions, invite.due_at)
-    assert deliver_one(delivery, invite.id, invite.due_at) is Outcome.SENT
+    assert deliver_one(delivery, invite.id, invite.due_at) is DeliveryOutcome.SENT
     (message,) = mailer.messages
     raw = message.as_bytes(policy=email.policy.SMTP)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)

@@ -23,9 +23,9 @@ import models
 from core.settings import ROOT
 from models.db import transaction
 from scheduler.outbox import claim_due
-from service.booking import BookingError, book_meeting
+from service.booking import BookingError, book_routine_meeting
 from tests.profiles import MINIMAL, load, refusal, snapshot, write_variant
-from worker.delivery import Delivery, Outcome, deliver_one
+from worker.delivery import Delivery, DeliveryOutcome, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -144,7 +144,7 @@ def test_book_takes_a_place_by_key_and_the_invite_says_what_the_profile_says(
     load(session_factory, with_place(tmp_path), NOW)
     with transaction(session_factory) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", "2027-04-13", "13:00", "video", NOW, 400
         )
     sent = deliver_invite(session_factory)
@@ -162,7 +162,7 @@ def test_without_a_place_the_routine_default_with_its_address_is_used(
     load(session_factory, with_place(tmp_path), NOW)
     with transaction(session_factory) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", "2027-04-13", "13:00", None, NOW, 400
         )
     sent = deliver_invite(session_factory)
@@ -179,7 +179,7 @@ def test_book_refuses_anything_but_a_place_key_and_changes_nothing(
     before = snapshot(engine)
     with transaction(session_factory) as session, pytest.raises(BookingError) as refused:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id, "samverkansmote-var", "2027-04-13", "13:00", typed, NOW, 400
         )
     assert str(refused.value).startswith("--place: no place with that key")
@@ -198,7 +198,7 @@ def deliver_invite(sessions: sessionmaker[Session]) -> email.message.EmailMessag
         claim_due(session, invite.due_at, 100)
     mailer = MemoryMailer()
     delivery = Delivery(sessions, mailer, Renderer(ROOT / "templates"))
-    assert deliver_one(delivery, invite.id, invite.due_at) is Outcome.SENT
+    assert deliver_one(delivery, invite.id, invite.due_at) is DeliveryOutcome.SENT
     (sent,) = mailer.messages
     parsed = email.message_from_bytes(
         sent.as_bytes(policy=email.policy.SMTP), policy=email.policy.default

@@ -109,7 +109,7 @@ def test_a_cancelled_message_planned_again_comes_back_with_its_key_and_message_i
 def test_running_the_demo_twice_cancels_nothing(session_factory: sessionmaker[Session]) -> None:
     """What `samverkan demo` does: load the example, book the autumn meeting, simulate next
     year; then all of it again. The second load used to cancel every row beyond its horizon."""
-    from service.booking import book_meeting
+    from service.booking import book_routine_meeting
 
     results = []
     for _ in range(2):
@@ -120,7 +120,7 @@ def test_running_the_demo_twice_cancels_nothing(session_factory: sessionmaker[Se
                 select(models.Booking.id).where(models.Booking.occurrence == "2027")
             )
             if booked is None:
-                book_meeting(
+                book_routine_meeting(
                     session,
                     municipality_id,
                     "samverkansmote-host",
@@ -152,7 +152,7 @@ def test_a_retry_belongs_to_the_sender_and_a_replan_leaves_it(
 ) -> None:
     from core.errors import TransientDeliveryError
     from tests.simulation import TEMPLATES
-    from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
+    from worker.delivery import Delivery, DeliveryOutcome, RetryPolicy, deliver_one
     from worker.mailers import MemoryMailer
     from worker.render import Renderer
 
@@ -164,7 +164,7 @@ def test_a_retry_belongs_to_the_sender_and_a_replan_leaves_it(
     assert first.recipient_email == "anna@liten.se"
     with transaction(session_factory) as session:
         assert outbox.claim_due(session, first.due_at, 10) == [first.id]
-    assert deliver_one(delivery, first.id, first.due_at) is Outcome.RETRY
+    assert deliver_one(delivery, first.id, first.due_at) is DeliveryOutcome.RETRY
     waiting = rows_by_key(session_factory)[first.idempotency_key]
     assert waiting.due_at > first.due_at
     # Re-planned after its planned moment: the message is no longer "to come" in the plan,

@@ -189,12 +189,12 @@ class OutboxMachine(RuleBasedStateMachine):
 
     @rule(day=april_days, at=moments, hour=st.sampled_from([10, 14]))
     def book(self, day: dt.date, at: dt.datetime, hour: int) -> None:
-        from service.booking import book_meeting
+        from service.booking import book_routine_meeting
 
         try:
             with transaction(self.sessions) as session:
                 municipality_id = session.scalars(select(models.Municipality.id)).one()
-                book_meeting(
+                book_routine_meeting(
                     session,
                     municipality_id,
                     "samverkansmote-var",

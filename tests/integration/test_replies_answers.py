@@ -17,7 +17,7 @@ from models.db import transaction
 from scheduler.answers import Outcome, booked_meeting, plan_summaries, record_answer
 from scheduler.identity import event_uid
 from scheduler.outbox import claim_due
-from service.booking import book_meeting
+from service.booking import book_routine_meeting
 from tests.profiles import EXAMPLE, load
 from worker.delivery import Delivery, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer
@@ -121,7 +121,7 @@ def test_an_answer_to_the_old_time_of_a_moved_meeting_is_ignored(invited: Invite
     assert answer(invited, who, "ACCEPTED") is Outcome.RECORDED
     moved_at = dt.datetime(2027, 3, 25, 7, 0, tzinfo=dt.UTC)
     with transaction(invited.sessions) as session:
-        book_meeting(
+        book_routine_meeting(
             session, invited.municipality_id, ROUTINE, "2027-04-14", "13:00", None, moved_at, 400
         )
     deliver_until(invited.sessions, MemoryMailer(), dt.date(2027, 3, 26))
@@ -153,7 +153,7 @@ def test_the_summary_is_planned_once_per_version_and_moves_with_the_meeting(
         assert "meeting" not in row.context  # no invitation is attached to it
     moved_at = dt.datetime(2027, 3, 25, 7, 0, tzinfo=dt.UTC)
     with transaction(invited.sessions) as session:
-        book_meeting(
+        book_routine_meeting(
             session, invited.municipality_id, ROUTINE, "2027-04-21", "13:00", None, moved_at, 400
         )
     deliver_until(invited.sessions, MemoryMailer(), dt.date(2027, 3, 26))

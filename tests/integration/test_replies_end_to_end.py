@@ -27,8 +27,8 @@ from tests.profiles import EXAMPLE, load
 from tests.reply_samples import reply_message
 from worker.delivery import Delivery, RetryPolicy, deliver_one
 from worker.imapbox import handle_with, poll_mailbox
-from worker.mailers import SmtpMailer
 from worker.render import Renderer
+from worker.smtp_mailer import SmtpMailer
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ from tests.fixtures.imap import (
 )
 from tests.reply_samples import reply_message
 from worker.imapbox import Handled, ImapError, poll_mailbox
-from worker.mailers import SmtpMailer
 from worker.oauth import OAuthError, TokenProvider
 from worker.replies import parse_reply
+from worker.smtp_mailer import SmtpMailer
 
 pytestmark = pytest.mark.integration
 

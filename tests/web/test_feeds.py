@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 import models
 from models.db import transaction
-from service.booking import book_meeting
+from service.booking import book_routine_meeting
 from tests.web.conftest import NOW, World, municipality_id
 from web import feeds
 
@@ -30,7 +30,7 @@ def token_for(world: World, town: str, key: str) -> str:
 
 def book(world: World, date: str, time: str = "13:00") -> None:
     with transaction(world.sessions) as session:
-        book_meeting(
+        book_routine_meeting(
             session, municipality_id(session, "exempel"), "samverkansmote-var", date, time,
             "stadshuset-linnen", NOW, 120,
         )  # fmt: skip

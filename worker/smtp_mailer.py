@@ -1,0 +1,246 @@
+"""The SMTP transport: one reused connection per process to the relay, sent under a lock.
+
+The envelope rules and the mapping of SMTP failures to Transient/PermanentDeliveryError are
+in worker.mailers, shared with the file and memory mailers.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email.policy
+import os
+import smtplib
+import ssl
+import threading
+import weakref
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from core.errors import PermanentDeliveryError
+from core.settings import SmtpConfig
+from worker.mailers import (
+    SMTP_FAULTS,
+    SendResult,
+    StartTlsRefused,
+    TokenSource,
+    classify_smtp_error,
+    code_and_reply,
+    envelope_recipient,
+    envelope_sender,
+    wire_bytes,
+)
+from worker.oauth import xoauth2_string
+
+__all__ = ["SmtpMailer"]
+
+
+_LIVE_SMTP_MAILERS: weakref.WeakSet[SmtpMailer] = weakref.WeakSet()
+
+
+def _fresh_locks_after_fork() -> None:
+    # A thread of the parent may have held the lock at fork time; in the child that thread
+    # does not exist and would never release it.
+    for mailer in list(_LIVE_SMTP_MAILERS):
+        mailer._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+# A dropped connection noticed at MAIL means the server closed our idle connection: nothing
+# of the message was sent yet, so one retry on a fresh connection cannot duplicate it.
+_STALE_CONNECTION = (smtplib.SMTPServerDisconnected, ConnectionError)
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    sender: str
+    recipient: str
+    international: bool  # non-ASCII addresses: needs SMTPUTF8 at the server
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> _Envelope:
+        sender, recipient = envelope_sender(message), envelope_recipient(message)
+        international = not (sender + recipient).isascii()
+        policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
+        return cls(sender, recipient, international, wire_bytes(message, policy))
+
+    def mail_options(self, conn: smtplib.SMTP) -> list[str]:
+        if self.international:
+            if not conn.has_extn("smtputf8"):
+                raise PermanentDeliveryError(
+                    f"the SMTP server does not accept internationalised addresses "
+                    f"(SMTPUTF8) such as {self.sender} or {self.recipient}"
+                )
+            return ["SMTPUTF8", "BODY=8BITMIME"]
+        if not self.data.isascii() and conn.has_extn("8bitmime"):
+            return ["BODY=8BITMIME"]
+        return []
+
+
+class SmtpMailer:
+    """Sends through an SMTP relay over one reused connection per process.
+
+    Thread-safe: sends are serialised on the one connection. After os.fork() the child opens
+    its own connection and never touches the parent's.
+    """
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        local_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        tokens: TokenSource | None = None,
+    ) -> None:
+        if config.auth == "xoauth2" and tokens is None:
+            raise ValueError("auth=xoauth2 needs a token provider (SAMVERKAN_OAUTH_*)")
+        self._config = config
+        self._tokens = tokens
+        self._local_hostname = local_hostname
+        # Verifying context by default: smtplib's own default does not check certificates.
+        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._lock = threading.Lock()
+        self._conn: smtplib.SMTP | None = None
+        self._pid = 0  # the process that opened self._conn
+        _LIVE_SMTP_MAILERS.add(self)
+
+    def send(self, message: EmailMessage) -> SendResult:
+        """Deliver the message; return the server's reply to DATA, e.g. "250 2.0.0 Ok"."""
+        envelope = _Envelope.of(message)
+        with self._lock:
+            try:
+                return self._transact(envelope)
+            except SMTP_FAULTS as exc:
+                self._recover_after(exc)
+                raise classify_smtp_error(exc) from exc
+
+    def close(self) -> None:
+        """Say QUIT and close the connection; a later send() opens a new one."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                # Closing anyway if QUIT fails; the server forgets the session on its own.
+                with contextlib.suppress(*SMTP_FAULTS):
+                    self._conn.quit()
+            self._discard()
+
+    def _transact(self, envelope: _Envelope) -> SendResult:
+        conn, reused = self._checkout()
+        try:
+            _expect_mail(conn, envelope)
+        except _STALE_CONNECTION:
+            if not reused:
+                raise
+            self._discard()
+            conn, _ = self._checkout()
+            _expect_mail(conn, envelope)
+        code, text = conn.rcpt(envelope.recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({envelope.recipient: (code, text)})
+        code, text = conn.data(envelope.data)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, text)
+        return SendResult(code_and_reply(code, text)[1])
+
+    def _checkout(self) -> tuple[smtplib.SMTP, bool]:
+        """The open connection and True, or a new connection and False."""
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn, True
+        self._discard()  # a connection inherited over fork() belongs to the parent
+        self._conn = self._open()
+        self._pid = os.getpid()
+        return self._conn, False
+
+    def _open(self) -> smtplib.SMTP:
+        cfg = self._config
+        conn: smtplib.SMTP
+        if cfg.ssl:
+            conn = smtplib.SMTP_SSL(
+                cfg.host,
+                cfg.port,
+                local_hostname=self._local_hostname,
+                timeout=cfg.timeout,
+                context=self._ssl_context,
+            )
+        else:
+            conn = smtplib.SMTP(
+                cfg.host, cfg.port, local_hostname=self._local_hostname, timeout=cfg.timeout
+            )
+        try:
+            conn.ehlo_or_helo_if_needed()
+            if cfg.starttls:
+                code, text = conn.starttls(context=self._ssl_context)
+                if code != 220:
+                    raise StartTlsRefused(code, text)
+                conn.ehlo_or_helo_if_needed()
+            if cfg.auth == "xoauth2" and self._tokens is not None and cfg.username:
+                _login_xoauth2(conn, cfg.username, self._tokens)
+            elif cfg.username:
+                _login(conn, cfg.username, cfg.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _recover_after(self, exc: BaseException) -> None:
+        """Keep the connection after a recipient's 5xx (the session is fine); else drop it."""
+        conn = self._conn
+        refused = isinstance(exc, smtplib.SMTPRecipientsRefused) and all(
+            500 <= code <= 599 for code, _ in exc.recipients.values()
+        )
+        if conn is not None and refused:
+            try:
+                if conn.rset()[0] == 250:
+                    return
+            except SMTP_FAULTS:
+                pass
+        self._discard()
+
+    def _discard(self) -> None:
+        # No QUIT: after an error the session's state is unknown, and after fork() the
+        # socket is shared with the parent. close() only closes our file descriptor.
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
+    if (username + password).isascii():
+        conn.login(username, password)
+        return
+    # smtplib sends credentials as ASCII only, and Swedish passwords may well hold å, ä or ö.
+    # AUTH PLAIN is defined over UTF-8 (RFC 4616), so send that one ourselves.
+    if "PLAIN" not in str(conn.esmtp_features.get("auth", "")).upper().split():
+        raise smtplib.SMTPNotSupportedError(
+            "the credentials are not ASCII, which needs AUTH PLAIN; the server does not offer it"
+        )
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, text = conn.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, text)
+
+
+def _login_xoauth2(conn: smtplib.SMTP, username: str, tokens: TokenSource) -> None:
+    """SASL XOAUTH2 with a bearer token. A refused token is forgotten, so the next
+    connection (the retry) asks the token endpoint for a fresh one."""
+    if "XOAUTH2" not in str(conn.esmtp_features.get("auth", "")).upper().split():
+        raise smtplib.SMTPNotSupportedError("the SMTP server does not offer AUTH XOAUTH2")
+    initial = xoauth2_string(username, tokens.token())
+    replies = iter([initial])
+
+    def respond(challenge: bytes | None = None) -> str:
+        # After a refusal the server sends a 334 with an error (JSON); the answer is empty.
+        return next(replies, "")
+
+    try:
+        conn.auth("XOAUTH2", respond, initial_response_ok=True)
+    except smtplib.SMTPAuthenticationError:
+        tokens.invalidate()
+        raise
+
+
+def _expect_mail(conn: smtplib.SMTP, envelope: _Envelope) -> None:
+    code, text = conn.mail(envelope.sender, envelope.mail_options(conn))
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, text, envelope.sender)
