@@ -493,6 +493,25 @@ def test_kallelse_says_when_it_is_an_update(env: Environment) -> None:
     assert "Uppdaterad kallelse" in out["html"]
 
 
+def test_both_kallelser_share_one_frame_and_keep_their_own_texts(env: Environment) -> None:
+    context = _kallelse()
+    context["meeting"]["video"] = "https://video.exempelby.se/rum-12"
+    routine = render_all(env, "samverkansmote-kallelse", context)
+    board = render_all(env, "styrgrupp-kallelse", context)
+    for out, intro in ((routine, "Mötet hålls två gånger per år"), (board, "Styrgruppen träffas")):
+        for text in (out["txt"], out["html"]):
+            assert intro in text
+            assert "Stadshuset, sal Linnén" in text
+            assert "En kalenderinbjudan är bifogad" in text
+    assert "samverkansmöte skola–socialtjänst</h1>" in routine["html"]
+    assert "styrgruppens möte om samverkan</h1>" in board["html"]
+    # The samverkansmöte names the place's video link; the styrgrupp's never has.
+    for text in (routine["txt"], routine["html"]):
+        assert "https://video.exempelby.se/rum-12" in text
+    for text in (board["txt"], board["html"]):
+        assert "video.exempelby.se" not in text
+
+
 def test_kallelse_without_location(env: Environment) -> None:
     context = _kallelse()
     context["meeting"]["location"] = None
