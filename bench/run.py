@@ -1,7 +1,18 @@
-"""Run every bench and print the tables: .venv/bin/python bench/run.py [--out FILE]
+"""Run the benches and print the tables: .venv/bin/python bench/run.py [--quick|--middle|--full]
 
-Transports first (bench/transports.py), then the tick (bench/tick.py); about 10 minutes on a
-busy 2-core machine. --out also writes the tables to FILE (Markdown).
+The benches of issue 11 by default: the mailout side by side (bench/mailout.py), the idle tick
+at scale against RedBeat (bench/tickscale.py) and the re-plan of many municipalities
+(bench/replan290.py). `--parts` picks others, among them the older transport and tick benches
+(`--parts transports,tick`, about 10 minutes). Sizes:
+
+| size     | mailout messages × reps | tick: large size | municipalities | about |
+|----------|-------------------------|------------------|----------------|-------|
+| --quick  | 1,000 × 3               | 100,000          | 29             | 10 min |
+| --middle | 4,000 × 3               | 1,000,000        | 290            | 35 min |
+| --full   | 10,000 × 3              | 1,000,000        | 290            | 75 min |
+
+--profile adds the py-spy profile of the worker (one more mailout repetition of each kind).
+--out also writes the tables to FILE (Markdown).
 """
 
 from __future__ import annotations
@@ -12,39 +23,92 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tick
-import transports
+SIZES = {
+    "quick": {"messages": 1000, "large": 100_000, "municipalities": 29},
+    "middle": {"messages": 4000, "large": 1_000_000, "municipalities": 290},
+    "full": {"messages": 10_000, "large": 1_000_000, "municipalities": 290},
+}
+DEFAULT_PARTS = "mailout,tickscale,replan"
 
 
-def header() -> str:
+def header(command: str) -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"## Bench run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}\n\n"
         f"- machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}; load average at start: {load}\n"
-        f"- command: `.venv/bin/python bench/run.py`\n"
+        f"- command: `{command}`\n"
     )
 
 
+def parts(size: dict[str, int], profile: bool) -> dict[str, Callable[[], str]]:
+    def mailout() -> str:
+        import mailout as bench
+
+        args = ["--messages", str(size["messages"])]
+        return bench.main([*args, "--profile"] if profile else args)
+
+    def tickscale() -> str:
+        import tickscale as bench
+
+        return bench.main(["--large", str(size["large"])])
+
+    def replan() -> str:
+        import replan290 as bench
+
+        return bench.main(["--municipalities", str(size["municipalities"])])
+
+    def transports() -> str:
+        import transports as bench
+
+        return bench.main()
+
+    def tick() -> str:
+        import tick as bench
+
+        return bench.main()
+
+    return {
+        "mailout": mailout,
+        "tickscale": tickscale,
+        "replan": replan,
+        "transports": transports,
+        "tick": tick,
+    }
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    for name in SIZES:
+        group.add_argument(f"--{name}", dest="size", action="store_const", const=name)
+    parser.add_argument("--parts", default=DEFAULT_PARTS, help=f"default {DEFAULT_PARTS}")
+    parser.add_argument("--profile", action="store_true", help="py-spy the worker (mailout)")
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
+    size = SIZES[args.size or "quick"]
+    available = parts(size, args.profile)
+    chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in available]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; known: {', '.join(available)}")
     started = time.monotonic()
-    parts = [header()]
-    print(parts[0], flush=True)
-    parts.append(transports.main())
-    parts.append(tick.main())
+    command = " ".join([".venv/bin/python bench/run.py", *sys.argv[1:]])
+    out = [header(command)]
+    print(out[0], flush=True)
+    for name in chosen:
+        out.append(available[name]())
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     footer = f"Total {time.monotonic() - started:.0f} s; load average at the end: {load}\n"
     print(footer, flush=True)
-    parts.append(footer)
+    out.append(footer)
     if args.out:
-        args.out.write_text("\n".join(parts))
+        args.out.write_text("\n".join(out))
 
 
 if __name__ == "__main__":
