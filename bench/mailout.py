@@ -200,7 +200,8 @@ def write_profile(folder: Path, rektorer: int) -> Path:
         ),
         "routines:",
     ]
-    for key, kind, month, attach in ((MAILOUT, "mailout", 9, True), (REMINDER, "reminder", 10, False)):
+    routines = ((MAILOUT, "mailout", 9, True), (REMINDER, "reminder", 10, False))
+    for key, kind, month, attach in routines:
         lines += [
             f"  - key: {key}",
             f"    name: Bench {key}",
@@ -344,12 +345,15 @@ class Service:
         assert first is not None
         return first.timestamp(), int(ticks or 0)
 
-    def run(self, routine: str, total: int) -> ServiceRun:
+    def before_next_tick(self) -> None:
+        """Sleep until 3 s before the next expected tick (instead of idling up to 60 s)."""
         if self.next_tick is not None:
-            # Make the rows due a few seconds before the next tick instead of idling up to 60 s.
             while self.next_tick < time.time() + 3:
                 self.next_tick += TICK_SECONDS
             time.sleep(max(0.0, self.next_tick - time.time() - 3))
+
+    def run(self, routine: str, total: int) -> ServiceRun:
+        self.before_next_tick()
         made = self.make_due(routine)
         assert made == total, f"{made} rows of {routine}, expected {total}"
         due_at = time.time()
@@ -477,6 +481,9 @@ def _profile(service: Service, directory: Path, n: int) -> list[str]:
 
     parts = []
     for kind in (MAILOUT, REMINDER):
+        service.before_next_tick()
+        if service.next_tick is not None:
+            service.next_tick -= 2  # py-spy takes 2 s to attach: make the rows due earlier
         with spyprofile.Recording(service.workers[0].pid, directory / f"spy-{kind}.txt") as rec:
             run = service.run(kind, n)
         parts.append(

@@ -7,9 +7,9 @@ at scale against RedBeat (bench/tickscale.py) and the re-plan of many municipali
 
 | size     | mailout messages × reps | tick: large size | municipalities | about |
 |----------|-------------------------|------------------|----------------|-------|
-| --quick  | 1,000 × 3               | 100,000          | 29             | 10 min |
-| --middle | 4,000 × 3               | 1,000,000        | 290            | 35 min |
-| --full   | 10,000 × 3              | 1,000,000        | 290            | 75 min |
+| --quick  | 500 × 3                 | 100,000          | 29             | 15 min |
+| --middle | 2,000 × 3               | 1,000,000        | 290            | 45 min |
+| --full   | 10,000 × 3              | 1,000,000        | 290            | 2 h    |
 
 --profile adds the py-spy profile of the worker (one more mailout repetition of each kind).
 --out also writes the tables to FILE (Markdown).
@@ -29,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SIZES = {
-    "quick": {"messages": 1000, "large": 100_000, "municipalities": 29},
-    "middle": {"messages": 4000, "large": 1_000_000, "municipalities": 290},
+    "quick": {"messages": 500, "large": 100_000, "municipalities": 29},
+    "middle": {"messages": 2000, "large": 1_000_000, "municipalities": 290},
     "full": {"messages": 10_000, "large": 1_000_000, "municipalities": 290},
 }
 DEFAULT_PARTS = "mailout,tickscale,replan"

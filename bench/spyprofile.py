@@ -22,8 +22,10 @@ from types import TracebackType
 
 from _common import table
 
-RATE = 250  # samples per second and process
-PROJECT = ("/worker/", "/scheduler/", "/models/", "/samverkan/")
+RATE = 100  # samples per second and process (more falls behind on a busy 2-core machine)
+PROJECT = ("worker/", "scheduler/", "models/", "samverkan/")  # as py-spy shows the files
+# The worker's start-up frames, under which everything runs.
+STARTUP = ("samverkan/cli.py", "samverkan/clierrors.py")
 # Library functions worth a line of their own: (function name, file fragment, label).
 LIBRARY = (
     ("sendmail", "smtplib", "smtplib sendmail (the SMTP transaction)"),
@@ -86,12 +88,12 @@ def _parse(path: Path, pids: set[int]) -> tuple[Counter[str], int]:
         if not stack or not count_text.isdigit():
             continue
         frames = stack.split(";")
-        head = frames[0]
-        if head.startswith("process "):
-            pid_text = head.split()[1].split(":")[0]
-            if not pid_text.isdigit() or int(pid_text) not in pids:
-                continue
-            frames = frames[1:]
+        # With --subprocesses a stack starts with its process and its parents: `process PID:…`.
+        owner = None
+        while frames and frames[0].startswith("process "):
+            owner = frames.pop(0).split()[1].split(":")[0]
+        if owner is None or not owner.isdigit() or int(owner) not in pids:
+            continue
         count = int(count_text)
         total += count
         for frame in set(frames):
@@ -112,25 +114,34 @@ def report(path: Path, pids: list[int], messages: int, title: str, seconds: floa
     if not total:
         return f"\n(no samples of the pool processes {pids} for {title})\n"
     per = 1000.0 / RATE / messages  # ms per message for one sample
+    task = sum(c for f, c in inclusive.items() if _label(f) == ("deliver", "worker/tasks.py"))
     rows = []
     for frame, count in inclusive.most_common():
         name, file = _label(frame)
-        project = any(part in file for part in PROJECT) and "site-packages" not in file
-        if project:
-            short = file[max(file.find(p) for p in PROJECT if p in file) + 1 :]
-            rows.append([f"{name} ({short})", f"{count * per:.2f}", f"{100 * count / total:.0f} %"])
+        if file.startswith(PROJECT) and not file.startswith(STARTUP):
+            rows.append([f"{name} ({file})", f"{count * per:.2f}", _share(count, task)])
     rows = rows[:18]
     for name, fragment, label in LIBRARY:
-        count = sum(c for f, c in inclusive.items() if _label(f)[0] == name and fragment in f)
+        count = sum(
+            c
+            for f, c in inclusive.items()
+            if _label(f)[0].rsplit(".", 1)[-1] == name and fragment in _label(f)[1]
+        )
         if count:
-            rows.append([label, f"{count * per:.2f}", f"{100 * count / total:.0f} %"])
+            rows.append([label, f"{count * per:.2f}", _share(count, task)])
     head = (
         f"\n### Profile: {title}\n\n"
         f"py-spy {RATE} Hz on the {len(pids)} pool processes, wall time (idle included), "
-        f"{total:,} samples over a run of {seconds:.1f} s; per message in one pool process: "
-        f"{total * per:.2f} ms in all.\n\n"
+        f"{total:,} samples over the recording ({seconds:.1f} s from the first claim to the last "
+        f"record, plus the seconds before the tick); the deliver task: {task * per:.2f} ms per "
+        f"message, the pool processes in all (idle included): {total * per:.2f} ms.\n\n"
     )
-    return head + table(["function (inclusive)", "ms / message", "share"], rows) + "\n"
+    headers = ["function (inclusive)", "ms / message", "share of the deliver task"]
+    return head + table(headers, rows) + "\n"
+
+
+def _share(count: int, task: int) -> str:
+    return f"{100 * count / task:.0f} %" if task else "—"
 
 
 if __name__ == "__main__":

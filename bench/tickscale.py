@@ -127,7 +127,8 @@ class RedBeat:
                 "schedule": schedule(dt.timedelta(days=365)),
                 "enabled": True,
             }
-            last_run = now - dt.timedelta(days=364) + dt.timedelta(seconds=600 + i * 31 % 31_000_000)
+            spread = dt.timedelta(seconds=600 + i * 31 % 31_000_000)  # over the coming year
+            last_run = now - dt.timedelta(days=364) + spread
             pipe.hset(key, mapping={
                 "definition": json.dumps(definition, cls=RedBeatJSONEncoder),
                 "meta": json.dumps({"last_run_at": last_run, "total_run_count": 0},
