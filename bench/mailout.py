@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _services
-from _common import fmt, table
+from _common import fmt, table, write_tables
 
 SENDER = "samverkan@bench.example"
 ATTACHMENT_BYTES = 200_000
@@ -530,4 +530,4 @@ def _report(
 
 
 if __name__ == "__main__":
-    main()
+    write_tables(main)

@@ -29,7 +29,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 import _services
-from _common import table
+from _common import table, write_tables
 from sqlalchemy import Engine, delete, select, text
 
 import models
@@ -125,4 +125,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    write_tables(main)
