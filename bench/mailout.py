@@ -282,6 +282,8 @@ class Service:
         for process in self.processes:
             _services.stop(process)
         self.engine.dispose()
+        if not os.environ.get("BENCH_KEEP"):
+            _services.drop_database(DATABASE)
 
     def rss(self) -> list[float]:
         """Peak RSS (MB) of each worker process: the master and its pool."""

@@ -82,9 +82,12 @@ def main() -> None:
         group.add_argument(f"--{name}", dest="size", action="store_const", const=name)
     parser.add_argument("--parts", default=DEFAULT_PARTS, help=f"default {DEFAULT_PARTS}")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker (mailout)")
+    parser.add_argument("--messages", type=int, help="mailout messages, instead of the size's")
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
-    size = SIZES[args.size or "quick"]
+    size = dict(SIZES[args.size or "quick"])
+    if args.messages:
+        size["messages"] = args.messages
     available = parts(size, args.profile)
     chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in chosen if p not in available]
