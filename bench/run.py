@@ -5,11 +5,11 @@ at scale against RedBeat (bench/tickscale.py) and the re-plan of many municipali
 (bench/replan290.py). `--parts` picks others, among them the older transport and tick benches
 (`--parts transports,tick`, about 10 minutes). Sizes:
 
-| size     | mailout messages × reps | tick: large size | municipalities | about |
-|----------|-------------------------|------------------|----------------|-------|
-| --quick  | 500 × 3                 | 100,000          | 29             | 15 min |
-| --middle | 2,000 × 3               | 1,000,000        | 290            | 45 min |
-| --full   | 10,000 × 3              | 1,000,000        | 290            | 2 h    |
+| size     | mailout msgs × reps | tick: large | municipalities | took here (load ~11)       |
+|----------|---------------------|-------------|----------------|----------------------------|
+| --quick  | 500 × 3             | 100,000     | 29             | mailout alone 26 min       |
+| --middle | 2,000 × 3           | 1,000,000   | 290            | tick 8 min, re-plan 38 min |
+| --full   | 10,000 × 3          | 1,000,000   | 290            | not run                    |
 
 --profile adds the py-spy profile of the worker (one more mailout repetition of each kind).
 --out also writes the tables to FILE (Markdown).
