@@ -11,7 +11,9 @@ WORKDIR /app
 
 # The package first, so editing a template or a profile does not reinstall the dependencies.
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY samverkan ./samverkan
+COPY service ./service
 COPY models ./models
 COPY scheduler ./scheduler
 COPY worker ./worker

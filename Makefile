@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: venv test lint js demo faults clean bench smtp-sink
+.PHONY: venv test lint js dovecot demo faults clean bench smtp-sink
 
 # The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
 venv: $(STAMP)
@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # ical.js for the invite tests (tests/js, pinned in its package-lock.json); without npm the
 # tests that need it skip, except in CI (CI=true), where they fail.
@@ -30,8 +31,21 @@ $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 	@if command -v npm >/dev/null; then cd $(JS) && npm ci --no-audit --no-fund; \
 	else echo "npm not found: the ical.js invite checks will not run"; fi
 
+# Dovecot (IMAP, SMTP submission) for the reply-mailbox tests (tests/fixtures/imap.py); the
+# tests start their own instances. Installed with apt-get when missing (as root, or through
+# sudo); without it those tests skip, except in CI (CI=true), where they fail.
+DOVECOT := /usr/sbin/dovecot
+dovecot:
+	@if [ -x $(DOVECOT) ] && [ -e /usr/lib/dovecot/submission ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends \
+			dovecot-imapd dovecot-submissiond \
+		|| echo "dovecot could not be installed: the reply-mailbox tests will not run"; \
+	else echo "apt-get not found: install Dovecot to run the reply-mailbox tests"; fi
+
 # Everything, including the quick fault-injection scenarios; `make faults` runs the slow ones.
-test: lint js
+test: lint js dovecot
 	$(BIN)/pytest
 
 # Loads profiles/exempel.yaml into its own folder var/demo/ (never the configured database)

@@ -34,8 +34,9 @@ from sqlalchemy import Engine, delete, select, text
 
 import models
 from models.db import make_engine, make_sessionmaker, transaction
-from samverkan.profiles import load_profile, validate_profile
 from scheduler.planner import replan
+from service.profilecheck import validate_profile
+from service.profilesync import load_profile
 
 DATABASE = "bench_replan"
 NOW = dt.datetime(2026, 8, 1, 6, 0, tzinfo=dt.UTC)  # a year from the summer break

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models: the directory, routines, bookings and the outbox."""
 
+from models.answers import Answer
 from models.base import Base, UtcDateTime
 from models.cases import (
     Case,
@@ -11,11 +12,13 @@ from models.cases import (
     SipItem,
 )
 from models.directory import District, Municipality, Person, RoleAssignment, Unit
+from models.invites import InviteRecord
 from models.outbox import OPEN_STATUSES, DeliveryAttempt, Notification, Status
 from models.routines import Booking, Material, Routine
 
 __all__ = [
     "OPEN_STATUSES",
+    "Answer",
     "Base",
     "Booking",
     "Case",
@@ -24,6 +27,7 @@ __all__ = [
     "CaseNote",
     "DeliveryAttempt",
     "District",
+    "InviteRecord",
     "Material",
     "Municipality",
     "Notification",

@@ -44,6 +44,9 @@ class Booking(Base):
     sequence: Mapped[int] = mapped_column(default=0)
     booked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     source: Mapped[str] = mapped_column(String(16))  # "profile" or "command"
+    # Called off (`samverkan meeting cancel`, or its routine or booking removed from the
+    # profile): the plan sends CANCEL to everyone who was invited and nothing else.
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class Material(Base):

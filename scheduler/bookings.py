@@ -21,6 +21,7 @@ from calendar import month_name
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.errors import NonexistentLocalTime as NonexistentLocalTime  # re-exported
 from scheduler.calendar import STOCKHOLM
 from scheduler.spec import Routine, RoutineKind
 from scheduler.workdays import holiday_name, is_working_day
@@ -57,10 +58,6 @@ class BookingCheck:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-class NonexistentLocalTime(ValueError):
-    """A wall-clock time that the time zone skips (clocks go forward)."""
 
 
 def local_start(day: dt.date, at: dt.time) -> dt.datetime:

@@ -20,7 +20,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 import models
-from samverkan.errors import ConfidentialityError
+from core.errors import ConfidentialityError
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.cases import (
@@ -42,7 +42,8 @@ from scheduler.cases import (
 )
 from scheduler.confidential import StaffRule
 from scheduler.directory import RoleDirectory, load_directory
-from scheduler.identity import event_uid, idempotency_key, message_id_for
+from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.outbox import SyncResult as SyncResult  # re-exported for case work
 from scheduler.places import place_fields
 from scheduler.privacy import refuse_identity_number, refuse_in_context
@@ -86,19 +87,19 @@ class CaseRow:
 
 
 def rules_of(municipality: models.Municipality) -> CaseRules:
-    return CaseRules.model_validate(municipality.calendar.get("cases") or {})
+    return MunicipalitySettings.of(municipality).cases
 
 
 def send_time_of(municipality: models.Municipality) -> dt.time:
-    return dt.time.fromisoformat(municipality.calendar["send_time"])
+    return MunicipalitySettings.of(municipality).send_time
 
 
 def domain_of(municipality: models.Municipality) -> str:
-    return municipality.sender_email.rsplit("@", 1)[1]
+    return sender_domain(municipality.sender_email)
 
 
 def staff_rule_of(municipality: models.Municipality) -> StaffRule:
-    domains = municipality.calendar.get("staff_domains") or [domain_of(municipality)]
+    domains = MunicipalitySettings.of(municipality).staff_domains
     return StaffRule(
         domains=frozenset(d.lower() for d in domains),
         family_roles=frozenset(rules_of(municipality).family_roles),
@@ -204,7 +205,7 @@ class _Resolver:
     def __init__(self, session: Session, municipality: models.Municipality) -> None:
         self.session = session
         self.municipality = municipality
-        self.role_names: dict[str, str] = dict(municipality.calendar["roles"])
+        self.role_names: dict[str, str] = dict(MunicipalitySettings.of(municipality).role_names)
         self._directory: RoleDirectory | None = None
 
     @property
@@ -400,7 +401,7 @@ def meeting_context(
         "start": meeting.start.astimezone(STOCKHOLM).isoformat(),
         "end": meeting.end.astimezone(STOCKHOLM).isoformat(),
         # meeting.location holds the key of one of the profile's places
-        **place_fields(municipality.calendar.get("places") or {}, meeting.location),
+        **place_fields(MunicipalitySettings.of(municipality).places, meeting.location),
         "agenda": list(rules.agenda),
         "sequence": meeting.sequence,
         "uid": event_uid(
@@ -573,7 +574,7 @@ def report_facts(
         "reporter": reporter.name,
         "intake": {
             "name": intake.name,
-            "phone": intake.phone or municipality.calendar.get("intake_phone"),
+            "phone": intake.phone or MunicipalitySettings.of(municipality).intake_phone,
         },
         "registered_on": local_date(report.registered_at).isoformat(),
         "received": (
@@ -595,7 +596,9 @@ def case_plan(session: Session, case: models.Case) -> tuple[Subject, list[CaseRo
     plan = plan_case(view, rules, send_time_of(municipality), manager_of(rules, case.owner_role))
     owner = session.get_one(models.Person, case.owner_id)
     base = base_context(municipality, subject)
-    role_name = municipality.calendar["roles"].get(case.owner_role, case.owner_role)
+    role_name = MunicipalitySettings.of(municipality).role_names.get(
+        case.owner_role, case.owner_role
+    )
     base["case"] = {
         "reference": case.reference,
         "owner": {"name": owner.name, "email": owner.email, "role": role_name},
@@ -676,7 +679,7 @@ def _find(session: Session, model: Any, row: models.Notification) -> Any:
 def role_ref_problem(municipality: models.Municipality, text: str, units: set[str]) -> str | None:
     """Why `text` is not a role reference of this municipality, or None."""
     ref = RoleRef.parse(text)
-    if ref.role not in municipality.calendar["roles"]:
+    if ref.role not in MunicipalitySettings.of(municipality).role_names:
         return "unknown role (no role with that key)"
     if ref.scope is not None and ref.scope not in units and ref.scope not in set(UnitKind):
         return "unknown unit or unit kind after @"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-from samverkan.errors import SamverkanError
+from core.errors import CaseRuleError as CaseRuleError  # re-exported
 from scheduler import bookings
 from scheduler.calendar import STOCKHOLM, local_date, local_moment
 from scheduler.spec import CaseRules, Period
@@ -34,10 +34,6 @@ from scheduler.workdays import (
 
 REPORT = "report"
 CASE = "case"
-
-
-class CaseRuleError(SamverkanError):
-    """The case process does not allow that now; nothing was changed."""
 
 
 class ReportState(StrEnum):

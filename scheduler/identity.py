@@ -20,3 +20,8 @@ def message_id_for(key: str, domain: str) -> str:
 def event_uid(municipality: str, routine: str, occurrence: str, domain: str) -> str:
     """The calendar UID of a meeting occurrence: stable across rebookings (SEQUENCE rises)."""
     return f"{municipality}-{routine}-{occurrence.replace('/', '-')}@{domain}"
+
+
+def sender_domain(sender_email: str) -> str:
+    """The domain of the municipality's sender address: Message-IDs and UIDs are made in it."""
+    return sender_email.rsplit("@", 1)[1]

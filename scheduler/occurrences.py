@@ -39,6 +39,7 @@ class BookingInfo:
     location: str | None  # the key of one of the profile's places
     sequence: int = 0
     booked_at: dt.datetime | None = None
+    cancelled_at: dt.datetime | None = None  # called off: only its CANCELs are planned
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 import models
-from scheduler import outbox
+from scheduler import lifecycle, outbox
 from scheduler.calendar import STOCKHOLM
 from scheduler.directory import Holder, RoleDirectory, load_directory
-from scheduler.identity import event_uid, idempotency_key, message_id_for
+from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import (
     BookingInfo,
     MessageTiming,
@@ -47,7 +48,7 @@ class Municipal:
 
     @property
     def domain(self) -> str:
-        return self.sender_email.rsplit("@", 1)[1]
+        return sender_domain(self.sender_email)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class PlanningInput:
     routines: list[tuple[Routine, list[dict[str, str]]]]  # spec, attachment files
     bookings: dict[tuple[str, str], BookingInfo]
     directory: RoleDirectory
+    # Who was sent which invitation, by meeting UID (the lifecycle's CANCELs read it).
+    invites: dict[str, list[lifecycle.Sent]] = field(default_factory=dict)
+    # Routines removed from the profile: only the CANCELs of their called-off meetings.
+    retired: list[tuple[Routine, list[dict[str, str]]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,17 @@ def compute_plan(data: PlanningInput, start: dt.datetime, end: dt.datetime) -> P
     plan = Plan()
     first_year = start.astimezone(STOCKHOLM).year - 1
     last_year = end.astimezone(STOCKHOLM).year
-    for routine, files in data.routines:
+    retired = {routine.key for routine, _ in data.retired}
+    for routine, files in [*data.routines, *data.retired]:
         bookings = {occ: b for (key, occ), b in data.bookings.items() if key == routine.key}
         for occurrence in occurrences(
             routine, data.municipality.school_years, range(first_year, last_year + 1), bookings
         ):
-            _plan_occurrence(plan, data, routine, files, occurrence, start, end)
+            booking = occurrence.booking
+            if booking is not None and booking.cancelled_at is not None:
+                _plan_called_off(plan, data, routine, files, occurrence, start, end)
+            elif routine.key not in retired:
+                _plan_occurrence(plan, data, routine, files, occurrence, start, end)
     plan.rows.sort(key=lambda r: (r.due_at, r.key))
     return plan
 
@@ -127,6 +137,118 @@ def _plan_occurrence(
         base = _occurrence_context(data, routine, files, occurrence, timing)
         for holder in holders:
             plan.rows.append(_row(data.municipality, routine, timing, holder, base))
+    _plan_handed_over(plan, data, routine, files, occurrence, start, end)
+
+
+def _invitations(
+    routine: Routine, occurrence: Occurrence, send_time: dt.time
+) -> list[MessageTiming]:
+    """The timings of the messages that invite (`on: booking`) to a booked occurrence."""
+    return [t for t in message_timings(routine, occurrence, send_time) if t.message.on == "booking"]
+
+
+def _meeting_ahead(occurrence: Occurrence, start: dt.datetime) -> bool:
+    return occurrence.booking is not None and occurrence.booking.start > start
+
+
+def _plan_handed_over(
+    plan: Plan,
+    data: PlanningInput,
+    routine: Routine,
+    files: list[dict[str, str]],
+    occurrence: Occurrence,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> None:
+    """Invitations already out whose roles changed hands: CANCEL to who left, REQUEST to who
+    arrived, due now (scheduler/lifecycle.py)."""
+    if routine.meeting is None or not _meeting_ahead(occurrence, start) or start >= end:
+        return
+    m = data.municipality
+    uid = event_uid(m.key, routine.key, occurrence.key, m.domain)
+    record = data.invites.get(uid)
+    if not record:
+        return
+    today = start.astimezone(STOCKHOLM).date()
+    due = [
+        (t, data.directory.resolve(t.message.to, today))
+        for t in _invitations(routine, occurrence, m.send_time)
+        if t.due_at < start
+    ]
+    assert occurrence.booking is not None
+    changes = lifecycle.handed_over(due, record, occurrence.booking.sequence)
+    _plan_changes(plan, data, routine, files, occurrence, changes, start)
+
+
+def _plan_called_off(
+    plan: Plan,
+    data: PlanningInput,
+    routine: Routine,
+    files: list[dict[str, str]],
+    occurrence: Occurrence,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> None:
+    """A called-off meeting: a CANCEL to everyone whose calendar holds it, nothing else."""
+    booking = occurrence.booking
+    assert booking is not None and booking.cancelled_at is not None
+    if routine.meeting is None or not _meeting_ahead(occurrence, start):
+        return
+    if not start <= lifecycle.due(booking.cancelled_at, start) < end:
+        return
+    m = data.municipality
+    record = data.invites.get(event_uid(m.key, routine.key, occurrence.key, m.domain), [])
+    invitations = _invitations(routine, occurrence, m.send_time)
+    if not record or not invitations:
+        return
+    changes = lifecycle.called_off(invitations[0], record, booking.sequence)
+    due_at = lifecycle.due(booking.cancelled_at, start)
+    _plan_changes(plan, data, routine, files, occurrence, changes, due_at)
+
+
+def _plan_changes(
+    plan: Plan,
+    data: PlanningInput,
+    routine: Routine,
+    files: list[dict[str, str]],
+    occurrence: Occurrence,
+    changes: list[lifecycle.Change],
+    due_at: dt.datetime,
+) -> None:
+    for change in changes:
+        base = _occurrence_context(data, routine, files, occurrence, change.timing)
+        meeting = dict(base["meeting"])
+        meeting["sequence"] = change.sequence
+        if change.method == "CANCEL":
+            meeting["method"] = "CANCEL"
+        base["meeting"] = meeting
+        base["attachments"], base["attachment_files"] = [], []
+        row = _row(data.municipality, routine, change.timing, change.recipient, base)
+        template = row.template
+        if change.kind == "called-off":
+            template = lifecycle.CALLED_OFF_TEMPLATE
+        elif change.kind == "leaves":
+            template = lifecycle.REMOVED_TEMPLATE
+        key = idempotency_key(
+            data.municipality.key,
+            routine.key,
+            occurrence.key,
+            change.purpose,
+            change.recipient.person_key,
+        )
+        plan.rows.append(
+            PlannedRow(
+                key=key,
+                routine=routine.key,
+                occurrence=occurrence.key,
+                purpose=change.purpose,
+                template=template,
+                context=row.context,
+                recipient=change.recipient,
+                due_at=due_at,
+                message_id=message_id_for(key, data.municipality.domain),
+            )
+        )
 
 
 def _purpose(timing: MessageTiming) -> str:
@@ -154,14 +276,7 @@ def _row(
         municipality.key, routine.key, timing.occurrence.key, purpose, holder.person_key
     )
     context = dict(base)
-    context["recipient"] = {
-        "name": holder.name,
-        "roles": list(holder.role_names),
-        "units": [
-            {"name": name, "kind": kind, "stages": municipality.unit_stages.get(key, [])}
-            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
-        ],
-    }
+    context["recipient"] = recipient_context(holder, municipality.unit_stages)
     return PlannedRow(
         key=key,
         routine=routine.key,
@@ -173,6 +288,22 @@ def _row(
         due_at=timing.due_at,
         message_id=message_id_for(key, municipality.domain),
     )
+
+
+def recipient_context(
+    holder: Holder, unit_stages: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The `recipient` a template sees: name, roles, units (with their school stages when
+    `unit_stages` is given: parent-meeting reminders name only those)."""
+    units: list[dict[str, Any]]
+    if unit_stages is None:
+        units = [{"name": name, "kind": kind} for name, kind in holder.units]
+    else:
+        units = [
+            {"name": name, "kind": kind, "stages": unit_stages.get(key, [])}
+            for (name, kind), key in zip(holder.units, _keys(holder), strict=True)
+        ]
+    return {"name": holder.name, "roles": list(holder.role_names), "units": units}
 
 
 def _keys(holder: Holder) -> tuple[str, ...]:
@@ -256,20 +387,21 @@ def _meeting_context(
 
 def planning_input(session: Session, municipality_id: int) -> PlanningInput:
     row = session.get_one(models.Municipality, municipality_id)
-    calendar = row.calendar
+    settings = MunicipalitySettings.of(row)
     municipal = Municipal(
         id=row.id,
         key=row.key,
         name=row.name,
         sender_name=row.sender_name,
         sender_email=row.sender_email,
-        send_time=dt.time.fromisoformat(calendar["send_time"]),
-        school_years=SchoolYears.model_validate(calendar["school_years"]),
-        role_names=dict(calendar["roles"]),
-        unit_stages=dict(calendar.get("unit_stages", {})),
-        places=dict(calendar.get("places") or {}),
+        send_time=settings.send_time,
+        school_years=settings.school_years,
+        role_names=dict(settings.role_names),
+        unit_stages=dict(settings.unit_stages),
+        places=dict(settings.places),
     )
-    routines = []
+    routines: list[tuple[Routine, list[dict[str, str]]]] = []
+    retired: list[tuple[Routine, list[dict[str, str]]]] = []
     routine_keys: dict[int, str] = {}
     for r in session.scalars(
         select(models.Routine)
@@ -277,10 +409,9 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
         .order_by(models.Routine.key)
     ):
         routine_keys[r.id] = r.key
-        if r.active:
-            spec = dict(r.spec)
-            files = spec.pop("attachment_files", [])
-            routines.append((Routine.model_validate(spec), files))
+        spec = dict(r.spec)
+        files = spec.pop("attachment_files", [])
+        (routines if r.active else retired).append((Routine.model_validate(spec), files))
     bookings = {
         (routine_keys[b.routine_id], b.occurrence): BookingInfo(
             start=b.starts_at,
@@ -288,6 +419,7 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
             location=b.location,
             sequence=b.sequence,
             booked_at=b.booked_at,
+            cancelled_at=b.cancelled_at,
         )
         for b in session.scalars(
             select(models.Booking).where(models.Booking.routine_id.in_(routine_keys))
@@ -298,7 +430,41 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
         routines,
         bookings,
         load_directory(session, municipality_id, municipal.role_names),
+        invites=_invite_record(session, municipality_id),
+        # Only those with a called-off booking matter (their CANCELs).
+        retired=[
+            (routine, files)
+            for routine, files in retired
+            if any(k == routine.key and b.cancelled_at for (k, _), b in bookings.items())
+        ],
     )
+
+
+def _invite_record(session: Session, municipality_id: int) -> dict[str, list[lifecycle.Sent]]:
+    keys: dict[int, str] = {
+        person_id: key
+        for person_id, key in session.execute(
+            select(models.Person.id, models.Person.key).where(
+                models.Person.municipality_id == municipality_id
+            )
+        )
+    }
+    return {
+        uid: [
+            lifecycle.Sent(
+                email=r.recipient_email,
+                person_key=keys.get(r.person_id or 0, r.recipient_email),
+                name=r.recipient_name,
+                person_id=r.person_id,
+                sequence=r.sequence,
+                method=r.method,
+                status=r.status,
+                notification_id=r.notification_id,
+            )
+            for r in found
+        ]
+        for uid, found in outbox.records(session, municipality_id).items()
+    }
 
 
 def replan(
@@ -325,6 +491,8 @@ def replan(
     plan = compute_plan(data, now, end)
     wanted = [as_wanted(municipality_id, row) for row in plan.rows]
     synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
+    # A retry carrying an older SEQUENCE than the booking's must not overtake the update.
+    outbox.supersede_pending(session, municipality_id, now)
     return PlanResult(
         created=synced.created,
         updated=synced.updated,

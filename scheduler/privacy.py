@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from samverkan.errors import ConfidentialityError
+from core.errors import ConfidentialityError
 
 # Separators for the shape check: hyphen, plus, space, and the dashes a word processor types.
 _SEPARATOR = "[-+\u2010\u2011\u2012\u2013\u2014\u2212 ]"

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.caldav",
     "tests.fixtures.invites",
+    "tests.fixtures.imap",
 ]

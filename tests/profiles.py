@@ -9,7 +9,7 @@ from sqlalchemy import Engine, MetaData, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import transaction
-from samverkan.profiles import LoadResult, load_profile, validate_profile
+from service.profiles import LoadResult, load_profile, validate_profile
 
 DATA = Path(__file__).parent / "data"
 MINIMAL = DATA / "minimal.yaml"
@@ -50,7 +50,7 @@ def refusal(sessions: sessionmaker[Session], engine: Engine, bad: Path, now: dt.
     refused load changed nothing in the database."""
     import pytest
 
-    from samverkan.errors import ProfileError
+    from core.errors import ProfileError
 
     load(sessions, MINIMAL, now)
     before = snapshot(engine)

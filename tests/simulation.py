@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT
 from models.db import transaction
-from samverkan.settings import ROOT
-from samverkan.simulate import SimulationResult, simulate
 from scheduler.outbox import claim_due, in_retry
 from scheduler.planner import compute_plan, planning_input
 from scheduler.spec import RESERVED_ROUTINE_KEYS
+from service.simulate import SimulationResult, simulate
 from worker.delivery import Delivery, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer
 from worker.render import Renderer

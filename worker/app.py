@@ -22,7 +22,8 @@ from celery.schedules import crontab
 from celery.signals import before_task_publish
 
 import worker.fstransport  # noqa: F401  (registers the embedded broker scheme)
-from samverkan.settings import Settings
+from core.errors import LongEtaError as LongEtaError  # re-exported
+from core.settings import Settings
 from worker.runtime import use_settings
 
 app = Celery("samverkan", include=["worker.tasks"])
@@ -46,10 +47,6 @@ app.conf.update(
 DIGEST_AT = crontab(hour=7, minute=0)
 # A task may wait in the broker this long at the most; longer waits live in the database.
 MAX_ETA = dt.timedelta(minutes=1)
-
-
-class LongEtaError(ValueError):
-    """A task was about to be published with an ETA or countdown longer than MAX_ETA."""
 
 
 def _refuse_long_eta(headers: dict[str, Any] | None = None, **_: Any) -> None:
@@ -105,6 +102,7 @@ def configure(settings: Settings) -> Celery:
             "sweep": {"task": "samverkan.sweep", "schedule": settings.sweep_seconds},
             "replan": {"task": "samverkan.replan", "schedule": crontab(hour=2, minute=30)},
             "digest": {"task": "samverkan.digest", "schedule": DIGEST_AT},
+            "replies": {"task": "samverkan.replies", "schedule": settings.reply_poll_seconds},
         },
     )
     return app

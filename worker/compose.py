@@ -32,7 +32,8 @@ from email.utils import format_datetime
 from email_validator import EmailNotValidError, validate_email
 from icalendar import Calendar
 
-from samverkan.errors import PermanentDeliveryError, SamverkanError
+from core.errors import HeaderInjectionError as HeaderInjectionError  # re-exported
+from core.errors import PermanentDeliveryError
 from scheduler import identity
 
 INVITE_FILENAME = "inbjudan.ics"
@@ -63,16 +64,6 @@ _MIME_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9
 _ITIP_METHOD = re.compile(r"[A-Z][A-Z-]*")
 
 
-class HeaderInjectionError(SamverkanError, ValueError):
-    """A header value holds a control character or would break the structure of the header."""
-
-    def __init__(
-        self, field: str, problem: str = "must not contain CR, LF or other control characters"
-    ) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-
-
 @dataclass(frozen=True)
 class Address:
     """A mailbox: display name (may be empty) and address."""
@@ -90,7 +81,7 @@ class Attachment:
     mime_type: str  # e.g. "application/pdf"
 
 
-def message_id_for(idempotency_key: str, domain: str) -> str:
+def checked_message_id(idempotency_key: str, domain: str) -> str:
     """The Message-ID for a delivery: the same key always gives the same id.
 
     ``"<" + sha256(key).hexdigest()[:40] + "@" + domain + ">"``; a resent message keeps its id,

@@ -24,19 +24,18 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from models import Status
-from samverkan.errors import (
+from core.errors import (
     DeliveryError,
     PermanentDeliveryError,
     SamverkanError,
     TransientDeliveryError,
 )
+from models import Status
 from scheduler import outbox
-from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.answers import SUMMARY_TEMPLATE, summary_context
+from scheduler.calendar import STOCKHOLM
 from scheduler.caseoutbox import send_time_refusal
-from scheduler.directory import load_directory
-from scheduler.identity import idempotency_key, message_id_for
-from scheduler.planner import PlannedRow, as_wanted
+from scheduler.handover import hand_over
 from worker.compose import Address, Attachment, compose_message
 from worker.invite import Party, build_invite
 from worker.mailers import Mailer
@@ -74,6 +73,9 @@ class Delivery:
     mailer: Mailer
     renderer: Renderer
     retry: RetryPolicy = RetryPolicy()
+    # The mailbox the service reads answers from: when set, invitations name it as the
+    # ORGANIZER (with the convener's name), so calendar replies reach it (docs/invites.md).
+    reply_mailbox: str | None = None
 
 
 def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> Outcome:
@@ -112,7 +114,9 @@ def _prepare(
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
             return Outcome.SKIPPED
         row = session.get_one(models.Notification, notification_id)
-        refusal = send_time_refusal(session, row)
+        # An invitation older than what the recipient has, or a CANCEL of one they do not
+        # hold, is not sent (the record of who was sent what: scheduler/outbox/invites.py).
+        refusal = send_time_refusal(session, row) or outbox.refusal(session, row)
         if refusal is not None:
             _cancel_at_send(session, row, as_of, refusal)
             return Outcome.CANCELLED
@@ -121,7 +125,9 @@ def _prepare(
         if row.roles and not _recipient_still_holds_role(session, row, as_of):
             return Outcome.CANCELLED
         try:
-            message: EmailMessage = _build(session, delivery.renderer, row, as_of)
+            message: EmailMessage = _build(
+                session, delivery.renderer, row, as_of, delivery.reply_mailbox
+            )
         except DBAPIError:
             raise  # the database, not the message: _retry_on_disconnect runs it again
         except Exception as exc:  # whatever breaks one message fails that row only
@@ -213,62 +219,33 @@ def _cancel_at_send(
 def _recipient_still_holds_role(
     session: Session, row: models.Notification, as_of: dt.datetime
 ) -> bool:
-    """Check the role again at send time; if it changed hands, the new holder gets the message."""
-    municipality = session.get_one(models.Municipality, row.municipality_id)
-    role_names = dict(municipality.calendar["roles"])
-    today = local_date(as_of)
-    # The usual case first, cheaply: the planned person still holds the role.
-    own = load_directory(session, municipality.id, role_names, person_id=row.person_id)
-    if own.resolve(row.roles, today):
+    """Check the role again at send time; if it changed hands, the new holder gets the message
+    (planned by scheduler/handover.py) and this row's attempt is recorded as skipped."""
+    if hand_over(session, row, as_of):
         return True
-    holders = load_directory(session, municipality.id, role_names).resolve(row.roles, today)
-    # The role changed hands: plan the same message for each current holder (unless they
-    # have it already), and cancel this one. The unique key keeps it to one copy each.
-    replacements = []
-    for holder in holders:
-        key = idempotency_key(
-            municipality.key, row.routine_key, row.occurrence, row.purpose, holder.person_key
-        )
-        context = dict(row.context)
-        context["recipient"] = {
-            "name": holder.name,
-            "roles": list(holder.role_names),
-            "units": [{"name": n, "kind": k} for n, k in holder.units],
-        }
-        replacements.append(
-            PlannedRow(
-                key=key,
-                routine=row.routine_key,
-                occurrence=row.occurrence,
-                purpose=row.purpose,
-                template=row.template,
-                context=context,
-                recipient=holder,
-                due_at=as_of,
-                message_id=message_id_for(key, municipality.sender_email.rsplit("@", 1)[1]),
-            )
-        )
-    wanted = [as_wanted(municipality.id, r) for r in replacements]
-    created = len(outbox.insert(session, wanted, as_of))
-    outbox.cancel(
-        row,
-        as_of,
-        f"recipient no longer holds {', '.join(row.roles)}; {created} new holder(s) planned",
-    )
     _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
     log.info("redirected", extra={"action": "deliver.redirect", "notification": row.id})
     return False
 
 
 def _build(
-    session: Session, renderer: Renderer, row: models.Notification, as_of: dt.datetime
+    session: Session,
+    renderer: Renderer,
+    row: models.Notification,
+    as_of: dt.datetime,
+    reply_mailbox: str | None = None,
 ) -> Any:
     municipality = session.get_one(models.Municipality, row.municipality_id)
-    context = row.context
+    # The non-responders summary lists who has not answered as of sending, not of planning.
+    context = summary_context(session, row) if row.template == SUMMARY_TEMPLATE else row.context
     rendered = renderer.render(row.template, context)
     sender = Address(municipality.sender_name, municipality.sender_email)
     reply = context.get("reply_to")
-    invite, method = _invite(row, context, sender, as_of) if context.get("meeting") else (None, "")
+    invite, method = (
+        _invite(row, context, sender, as_of, reply_mailbox)
+        if context.get("meeting")
+        else (None, "")
+    )
     return compose_message(
         sender=sender,
         to=Address(row.recipient_name, row.recipient_email),
@@ -285,7 +262,11 @@ def _build(
 
 
 def _invite(
-    row: models.Notification, context: dict[str, Any], sender: Address, as_of: dt.datetime
+    row: models.Notification,
+    context: dict[str, Any],
+    sender: Address,
+    as_of: dt.datetime,
+    reply_mailbox: str | None = None,
 ) -> tuple[bytes, str]:
     """The invite and its iTIP method.
 
@@ -315,10 +296,12 @@ def _invite(
         summary=summary,
         description=description,
         location=meeting.get("location"),
-        organizer=Party(organizer["name"], organizer["email"]),
+        # With a reply mailbox, calendars send their REPLY there (they answer the ORGANIZER's
+        # address and ignore SENT-BY); the convener's name stays what they show.
+        organizer=Party(organizer["name"], reply_mailbox or organizer["email"]),
         # Only the recipient: one message per person, so no one sees another's address.
         attendees=[] if own else [Party(row.recipient_name, row.recipient_email)],
-        sent_by=sender.email,
+        sent_by=None if reply_mailbox else sender.email,
     )
     return invite, method
 

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
-from samverkan.errors import SamverkanError
+from core.errors import InviteError as InviteError  # re-exported
+from core.errors import NonexistentLocalTimeError as NonexistentLocalTimeError  # re-exported
 from worker.vtimezone import vtimezone
 
 PRODID = "-//samverkan//samverkan//SV"
@@ -42,18 +43,6 @@ _STATUSES_FOR_METHOD: dict[str, frozenset[str]] = {
 _UTC_KEYS = frozenset(
     {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"}
 )
-
-
-class InviteError(SamverkanError, ValueError):
-    """An invitation cannot be built from the values given."""
-
-    def __init__(self, problem: str) -> None:
-        # The outbox records this text as the row's reason: say what failed, then why.
-        super().__init__(f"the invitation could not be built: {problem}")
-
-
-class NonexistentLocalTimeError(InviteError):
-    """A local time falls in the gap when clocks go forward: it never happens."""
 
 
 @dataclass(frozen=True)

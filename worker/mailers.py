@@ -29,8 +29,9 @@ from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
-from samverkan.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from samverkan.settings import SmtpConfig
+from core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from core.settings import SmtpConfig
+from worker.oauth import xoauth2_string
 
 __all__ = [
     "FileMailer",
@@ -47,6 +48,14 @@ class SendResult:
     """What the transport said when it took the message."""
 
     reply: str  # "250 2.0.0 Ok: queued as ABC" for SMTP; "written /path/x.eml" for files
+
+
+class TokenSource(Protocol):
+    """Where OAuth2 bearer tokens come from (worker.oauth.TokenProvider)."""
+
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
 
 
 class Mailer(Protocol):
@@ -220,8 +229,12 @@ class SmtpMailer:
         config: SmtpConfig,
         local_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
+        if config.auth == "xoauth2" and tokens is None:
+            raise ValueError("auth=xoauth2 needs a token provider (SAMVERKAN_OAUTH_*)")
         self._config = config
+        self._tokens = tokens
         self._local_hostname = local_hostname
         # Verifying context by default: smtplib's own default does not check certificates.
         self._ssl_context = ssl_context or ssl.create_default_context()
@@ -298,7 +311,9 @@ class SmtpMailer:
                 if code != 220:
                     raise _StartTlsRefused(code, text)
                 conn.ehlo_or_helo_if_needed()
-            if cfg.username:
+            if cfg.auth == "xoauth2" and self._tokens is not None and cfg.username:
+                _login_xoauth2(conn, cfg.username, self._tokens)
+            elif cfg.username:
                 _login(conn, cfg.username, cfg.password or "")
         except BaseException:
             conn.close()
@@ -341,6 +356,25 @@ def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
     code, text = conn.docmd("AUTH", f"PLAIN {token}")
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, text)
+
+
+def _login_xoauth2(conn: smtplib.SMTP, username: str, tokens: TokenSource) -> None:
+    """SASL XOAUTH2 with a bearer token. A refused token is forgotten, so the next
+    connection (the retry) asks the token endpoint for a fresh one."""
+    if "XOAUTH2" not in str(conn.esmtp_features.get("auth", "")).upper().split():
+        raise smtplib.SMTPNotSupportedError("the SMTP server does not offer AUTH XOAUTH2")
+    initial = xoauth2_string(username, tokens.token())
+    replies = iter([initial])
+
+    def respond(challenge: bytes | None = None) -> str:
+        # After a refusal the server sends a 334 with an error (JSON); the answer is empty.
+        return next(replies, "")
+
+    try:
+        conn.auth("XOAUTH2", respond, initial_response_ok=True)
+    except smtplib.SMTPAuthenticationError:
+        tokens.invalidate()
+        raise
 
 
 def _expect_mail(conn: smtplib.SMTP, envelope: _Envelope) -> None:

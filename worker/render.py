@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from samverkan.errors import SamverkanError
+from core.errors import TemplateError as TemplateError  # re-exported
 
 WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
 MONTHS = [
@@ -73,10 +73,6 @@ def make_environment(templates_dir: Path) -> Environment:
     )
     env.filters.update(datum=datum, klockslag=klockslag, manad=manad, roll=roll)
     return env
-
-
-class TemplateError(SamverkanError):
-    """A message template is missing or does not render."""
 
 
 @dataclass(frozen=True)

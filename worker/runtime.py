@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import Clock, SystemClock
+from core.settings import Settings, load_settings
 from models.db import make_engine, make_sessionmaker
-from samverkan.clock import Clock, SystemClock
-from samverkan.settings import Settings, load_settings
 from worker.delivery import Delivery, RetryPolicy
 from worker.mailers import FileMailer, Mailer, SmtpMailer
+from worker.oauth import provider_from_settings
 from worker.render import Renderer
 
 
@@ -37,7 +38,13 @@ class Runtime:
             base_seconds=self.settings.retry_base_seconds,
             horizon=dt.timedelta(hours=self.settings.retry_horizon_hours),
         )
-        return Delivery(self.sessions, self.mailer, self.renderer, policy)
+        return Delivery(
+            self.sessions,
+            self.mailer,
+            self.renderer,
+            policy,
+            reply_mailbox=self.settings.reply_mailbox or None,
+        )
 
     def close(self) -> None:
         self.mailer.close()
@@ -47,7 +54,8 @@ class Runtime:
 def make_mailer(settings: Settings) -> Mailer:
     smtp = settings.smtp
     if smtp is not None:
-        return SmtpMailer(smtp)
+        tokens = provider_from_settings(settings) if smtp.auth == "xoauth2" else None
+        return SmtpMailer(smtp, tokens=tokens)
     return FileMailer(settings.outbox_dir)
 
 

@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 import models
 from models.db import transaction
+from scheduler.digest import plan_digests
 from scheduler.outbox import claim_due, open_count, sweep_expired
 from scheduler.planner import replan as replan_municipality
 from worker.app import app
 from worker.delivery import deliver_one
-from worker.digest import plan_digests
+from worker.imapbox import read_replies
 from worker.runtime import get_runtime
 
 log = logging.getLogger("samverkan.tasks")
@@ -87,3 +88,9 @@ def replan(now: str | None = None) -> int:
             )
             changed += result.created + result.updated + result.revived + result.cancelled
     return changed
+
+
+@app.task(name="samverkan.replies")
+def replies(now: str | None = None) -> int:
+    """Read the reply mailbox and plan the non-responders summaries (docs/invites.md)."""
+    return read_replies(get_runtime(), _moment(now))

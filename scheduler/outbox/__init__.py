@@ -11,6 +11,13 @@ Every other module plans, claims, sends and cancels through these functions:
 """
 
 from scheduler.outbox.claims import claim_due, next_due, open_count, sweep_expired
+from scheduler.outbox.invites import (
+    SUPERSEDED,
+    invite_method,
+    records,
+    refusal,
+    supersede_pending,
+)
 from scheduler.outbox.rows import (
     CANCEL_REASON_CHARS,
     SyncResult,
@@ -25,6 +32,7 @@ from scheduler.outbox.sending import claim_for_sending, mark_failed, mark_retry,
 
 __all__ = [
     "CANCEL_REASON_CHARS",
+    "SUPERSEDED",
     "SyncResult",
     "Wanted",
     "cancel",
@@ -32,12 +40,16 @@ __all__ = [
     "claim_for_sending",
     "in_retry",
     "insert",
+    "invite_method",
     "mark_failed",
     "mark_retry",
     "mark_sent",
     "next_due",
     "not_in_retry",
     "open_count",
+    "records",
+    "refusal",
+    "supersede_pending",
     "sweep_expired",
     "sync",
 ]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import models
 from models import Status
+from scheduler.outbox.invites import record_sent
 
 
 def claim_for_sending(session: Session, notification_id: int, as_of: dt.datetime) -> bool:
@@ -37,6 +38,7 @@ def claim_for_sending(session: Session, notification_id: int, as_of: dt.datetime
 def mark_sent(row: models.Notification, as_of: dt.datetime, reply: str | None) -> None:
     _done(row, as_of, Status.SENT, None, reply)
     row.sent_at = as_of
+    record_sent(row, as_of)  # who was sent which invitation (a row without one: nothing)
 
 
 def mark_retry(

@@ -221,9 +221,34 @@ STEPS = [
         },
     ),
     Step(
+        ("meeting", "cancel"),
+        {
+            "routine": "samverkansmote-var",
+            "date": "2027-04-13",
+            "by": "anna",
+            "now": "2027-03-10T17:05",
+            "municipality": "liten",
+        },
+    ),
+    Step(  # booked again after the call-off: invited with a higher SEQUENCE
+        ("book",),
+        {
+            "routine": "samverkansmote-var",
+            "date": "2027-04-13",
+            "time": "13:00",
+            "place": "stadshuset",
+            "now": "2027-03-10T17:10",
+            "municipality": "liten",
+        },
+    ),
+    Step(
         ("simulate",),
         {"from_": "2027-03-10", "to": "2027-04-30", "worker": "embedded"},
         extra=["--no-progress"],
+    ),
+    Step(
+        ("meeting", "show"),
+        {"routine": "samverkansmote-var", "date": "2027-04-13", "municipality": "liten"},
     ),
     Step(("case", "close"), {"reference": REF_CASE, "by": "rut", "now": "2027-05-03T09:00", **M}),
     Step(

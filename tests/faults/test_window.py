@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import worker.delivery as delivery_module
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.settings import ROOT
 from scheduler.outbox import claim_due, sweep_expired
 from tests.faults.harness import FaultReport, Outbox, messages, mode, write_profile
 from tests.fixtures.services import PostgresSchema

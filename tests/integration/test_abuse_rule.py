@@ -20,12 +20,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import ConfidentialityError
 from models import Status
 from models.db import transaction
-from samverkan import cases
-from samverkan.errors import ConfidentialityError
 from scheduler.cases import CaseRuleError
 from scheduler.confidential import StaffRule
+from service import cases
 from tests.integration.test_case_work import (
     CASES,
     LOADED,
@@ -85,7 +85,7 @@ def mailer() -> MemoryMailer:
 
 @pytest.fixture
 def delivery(sessions: sessionmaker[Session], mailer: MemoryMailer) -> Delivery:
-    from samverkan.settings import ROOT
+    from core.settings import ROOT
     from worker.delivery import RetryPolicy
     from worker.render import Renderer
 

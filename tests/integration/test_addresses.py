@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from samverkan.cases import check_address
-from samverkan.errors import SamverkanError
+from core.errors import SamverkanError
 from scheduler.spec import Person, Sender
+from service.cases import check_address
 from tests.profiles import refusal, write_variant
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)

@@ -18,12 +18,12 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import ProfileError
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.errors import ProfileError
-from samverkan.settings import ROOT
-from samverkan.yamlsource import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from scheduler.outbox import claim_due
+from service.yamlsource import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from tests.profiles import MINIMAL, load, refusal, snapshot, write_variant
 from worker.delivery import Delivery, Outcome, deliver_one
 from worker.mailers import MemoryMailer
@@ -347,7 +347,7 @@ def test_a_subject_that_renders_to_two_lines_fails_without_sending(
 def test_html_and_icalendar_escaping_in_a_delivered_invite(
     tmp_path: Path, session_factory: sessionmaker[Session]
 ) -> None:
-    from samverkan.booking import book_meeting
+    from service.booking import book_meeting
 
     variant = write_variant(
         tmp_path,

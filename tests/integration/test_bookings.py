@@ -17,12 +17,12 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.booking import BookingError, book_meeting
-from samverkan.settings import ROOT
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due
+from service.booking import BookingError, book_meeting
 from tests.profiles import MINIMAL, load, refusal, snapshot
 from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer
@@ -290,8 +290,9 @@ def test_a_change_after_the_invitation_went_out_sends_an_update_at_once(
 def test_a_change_while_the_invitation_is_overdue_sends_an_update(
     delivery: Delivery, mailer: MemoryMailer
 ) -> None:
-    """Booked late, so invited at once; changed before a tick sent it: the overdue row goes
-    as it stands, and the change follows as an update."""
+    """Booked late, so invited at once; changed before a tick sent it: the change goes as an
+    update, and the overdue row it replaces is made obsolete (an older SEQUENCE must not
+    follow or precede it: docs/invites.md, the lifecycle)."""
     sessions = delivery.sessions
     load(sessions, MINIMAL, LOADED_AT)
     booked_at = dt.datetime(2027, 4, 6, 8, 0, tzinfo=dt.UTC)
@@ -308,7 +309,10 @@ def test_a_change_while_the_invitation_is_overdue_sends_an_update(
         )
     deliver_due(delivery, changed_at)
     sent = sorted((int(e["SEQUENCE"]), e.decoded("DTSTART").hour) for e in events(mailer))
-    assert sent == [(0, 13), (0, 13), (1, 14), (1, 14)]
+    assert sent == [(1, 14), (1, 14)]
+    assert {r.cancel_reason for r in rows(sessions, "kallelse") if r.purpose == "kallelse"} == {
+        "superseded by SEQUENCE 1"
+    }
 
 
 # ---------------------------------------------------------- a message that cannot be built

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import ConfidentialityError
 from models.db import transaction
-from samverkan.errors import ConfidentialityError
 from scheduler.caseoutbox import CaseRow, Subject, sync_rows
 from tests.profiles import load, snapshot
 

@@ -17,16 +17,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import ConfidentialityError, NotFoundError, SamverkanError
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan import cases
-from samverkan.errors import ConfidentialityError, NotFoundError, SamverkanError
-from samverkan.settings import ROOT
 from scheduler.calendar import STOCKHOLM
 from scheduler.caseoutbox import CaseRow, Subject, insert_case_rows
 from scheduler.cases import CaseRuleError
 from scheduler.outbox import claim_due
 from scheduler.planner import replan
+from service import cases
 from tests.profiles import load, snapshot
 from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
 from worker.mailers import MemoryMailer

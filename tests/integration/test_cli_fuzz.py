@@ -30,8 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models
 from models.db import transaction
-from samverkan import cases, cli
+from samverkan import cli
+from samverkan.cli import run as cli_run
 from scheduler.calendar import STOCKHOLM
+from service import cases
 from tests.e2e.processes import SAMVERKAN, clean_env
 from tests.profiles import DATA, MINIMAL, load, snapshot
 
@@ -246,7 +248,7 @@ def fuzz_env(
     monkeypatch.setenv("SAMVERKAN_LOG_LEVEL", "WARNING")
     monkeypatch.setattr(worker.runtime, "_settings", None)
     monkeypatch.setattr(worker.runtime, "_runtime", None)
-    monkeypatch.setattr(cli, "_run_simulation", lambda *args: None)
+    monkeypatch.setattr(cli_run, "run_simulation", lambda *args: None)
     monkeypatch.setattr(worker.app.app, "Worker", _Idle, raising=False)
     monkeypatch.setattr(worker.app.app, "Beat", _Idle, raising=False)
     handlers = logging.getLogger().handlers[:]

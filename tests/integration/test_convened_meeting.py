@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 import models
 from models import Status
 from models.db import transaction
-from samverkan.booking import book_meeting
 from scheduler.calendar import STOCKHOLM
+from service.booking import book_meeting
 from tests.profiles import EXAMPLE, load, refusal, write_variant
 
 pytestmark = pytest.mark.integration

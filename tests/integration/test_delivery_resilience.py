@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models
 import worker.delivery as delivery_module
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.settings import ROOT
 from scheduler.outbox import claim_due, sweep_expired
 from tests.profiles import MINIMAL, load
 from worker.delivery import Delivery, Outcome, deliver_one

@@ -1,5 +1,5 @@
 """The daily digest of failed messages: exactly the failed rows of its window, to each coordinator,
-once a day, delivered like every other message (worker/digest.py)."""
+once a day, delivered like every other message (scheduler/digest.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT
 from models import Status
 from models.db import transaction
-from samverkan.settings import ROOT
+from scheduler.digest import DIGEST_ROUTINE, digest_key, plan_digests
 from scheduler.outbox import claim_due
 from tests.profiles import MINIMAL, load, write_variant
 from worker.delivery import Delivery, Outcome, deliver_one
-from worker.digest import DIGEST_ROUTINE, digest_key, plan_digests
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 

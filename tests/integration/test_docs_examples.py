@@ -17,8 +17,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
+from core.settings import ROOT
 from samverkan import cli
-from samverkan.settings import ROOT
 
 CASES_DOC = ROOT / "docs" / "cases.md"
 README = ROOT / "README.md"

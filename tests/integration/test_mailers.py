@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from samverkan.errors import PermanentDeliveryError, TransientDeliveryError
+from core.errors import PermanentDeliveryError, TransientDeliveryError
 from tests.fixtures.smtp import SmtpRecorder, TlsCert
 from worker.mailers import FileMailer, SmtpMailer
 

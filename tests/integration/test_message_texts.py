@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from samverkan import cases
-from samverkan.settings import ROOT
+from core.settings import ROOT
 from scheduler.spec import BUILTIN_ROLES
+from service import cases
 from tests.integration.test_case_work import (
     CASES,
     at,
@@ -138,8 +138,8 @@ def test_the_convener_of_a_routine_meeting_is_not_invited_as_an_attendee(
     import icalendar
 
     from models.db import transaction
-    from samverkan.booking import book_meeting
     from scheduler.outbox import claim_due
+    from service.booking import book_meeting
     from tests.profiles import MINIMAL
     from worker.delivery import Delivery, Outcome, deliver_one
     from worker.mailers import MemoryMailer
@@ -189,7 +189,7 @@ def test_the_parent_meeting_reminder_names_only_the_stages_each_school_has(
     session_factory: sessionmaker[Session],
 ) -> None:
     """Seed 004: one parent meeting per stage, so each unit's list is its own stages."""
-    from samverkan.profiles import validate_profile
+    from service.profiles import validate_profile
 
     profile = validate_profile(EXAMPLE, dt.date(2027, 1, 1)).profile
     stages = {u.name: u.school_stages() for u in profile.units}

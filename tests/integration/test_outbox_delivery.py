@@ -13,10 +13,10 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import PermanentDeliveryError, TransientDeliveryError
+from core.settings import ROOT
 from models import Status
 from models.db import make_engine, make_sessionmaker, transaction
-from samverkan.errors import PermanentDeliveryError, TransientDeliveryError
-from samverkan.settings import ROOT
 from scheduler.calendar import STOCKHOLM
 from scheduler.outbox import claim_due, sweep_expired
 from tests.profiles import MINIMAL, load
@@ -58,7 +58,7 @@ def row(sessions: sessionmaker[Session], notification_id: int) -> models.Notific
 
 def book(sessions: sessionmaker[Session], day: str, now: dt.datetime) -> None:
     """Book the spring meeting for `day` at 13:00, as `samverkan book` does."""
-    from samverkan.booking import book_meeting
+    from service.booking import book_meeting
 
     with transaction(sessions) as session:
         municipality_id = session.scalars(select(models.Municipality.id)).one()
@@ -214,6 +214,23 @@ def test_role_that_changed_hands_goes_to_the_new_holder(
     assert claim(sessions, moment) == [replacement.id]
     assert deliver_one(delivery, replacement.id, moment) is Outcome.SENT
     assert [m["To"].addresses[0].addr_spec for m in mailer.messages] == ["bo@liten.se"]
+
+
+def test_the_row_of_a_former_holder_is_cancelled_with_the_reason(
+    delivery: Delivery, mailer: MemoryMailer
+) -> None:
+    sessions = delivery.sessions
+    (for_cecilia,) = by_purpose(sessions, "underlag")
+    with transaction(sessions) as session:
+        bo = session.scalars(select(models.Person).where(models.Person.key == "bo")).one()
+        cecilia = session.scalars(select(models.Person).where(models.Person.key == "cecilia")).one()
+        bo.roles[0].valid_to = None
+        cecilia.roles = []
+    claim(sessions, for_cecilia.due_at)
+    deliver_one(delivery, for_cecilia.id, for_cecilia.due_at)
+    cancelled = row(sessions, for_cecilia.id)
+    assert cancelled.status == Status.CANCELLED
+    assert cancelled.cancel_reason == "recipient no longer holds rektor; 1 new holder(s) planned"
 
 
 def test_sweeper_puts_back_rows_whose_worker_never_finished(loaded: sessionmaker[Session]) -> None:

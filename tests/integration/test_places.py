@@ -20,10 +20,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.settings import ROOT
 from models.db import transaction
-from samverkan.booking import BookingError, book_meeting
-from samverkan.settings import ROOT
 from scheduler.outbox import claim_due
+from service.booking import BookingError, book_meeting
 from tests.profiles import MINIMAL, load, refusal, snapshot, write_variant
 from worker.delivery import Delivery, Outcome, deliver_one
 from worker.mailers import MemoryMailer

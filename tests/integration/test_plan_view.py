@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from samverkan.errors import PermanentDeliveryError
-from samverkan.planview import state_text, year_plan
+from core.errors import PermanentDeliveryError
+from service.planview import state_text, year_plan
 from tests.profiles import MINIMAL, load
 from tests.simulation import TEMPLATES, simulate_inline
 from worker.mailers import MemoryMailer

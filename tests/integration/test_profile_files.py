@@ -17,11 +17,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from samverkan import attachments
-from samverkan.attachments import name_problem
-from samverkan.errors import ProfileError
-from samverkan.files import FileTooLarge, UnreadableFile, read_regular_file
-from samverkan.yamlsource import MAX_BYTES
+from core.errors import ProfileError
+from core.files import FileTooLarge, UnreadableFile, read_regular_file
+from service import attachments
+from service.attachments import name_problem
+from service.yamlsource import MAX_BYTES
 from tests.profiles import load, refusal, write_variant
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
@@ -243,6 +243,6 @@ def test_a_profile_is_read_no_further_than_its_limit(tmp_path: Path) -> None:
 
 
 def load_only(path: Path) -> None:
-    from samverkan.profiles import validate_profile
+    from service.profiles import validate_profile
 
     validate_profile(path, NOW.date())

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from samverkan.errors import ProfileError
+from core.errors import ProfileError
 from tests.profiles import MINIMAL, load, refusal, snapshot, write_variant
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)

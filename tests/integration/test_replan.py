@@ -109,7 +109,7 @@ def test_a_cancelled_message_planned_again_comes_back_with_its_key_and_message_i
 def test_running_the_demo_twice_cancels_nothing(session_factory: sessionmaker[Session]) -> None:
     """What `samverkan demo` does: load the example, book the autumn meeting, simulate next
     year; then all of it again. The second load used to cancel every row beyond its horizon."""
-    from samverkan.booking import book_meeting
+    from service.booking import book_meeting
 
     results = []
     for _ in range(2):
@@ -150,7 +150,7 @@ def test_every_cancel_reason_is_trimmed_to_the_column(
 def test_a_retry_belongs_to_the_sender_and_a_replan_leaves_it(
     session_factory: sessionmaker[Session],
 ) -> None:
-    from samverkan.errors import TransientDeliveryError
+    from core.errors import TransientDeliveryError
     from tests.simulation import TEMPLATES
     from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
     from worker.mailers import MemoryMailer

@@ -35,11 +35,11 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import SamverkanError
 from models import Base
 from models.db import transaction
-from samverkan.errors import SamverkanError
-from samverkan.profiles import load_profile, validate_profile
-from samverkan.simulate import local_midnight
+from service.profiles import load_profile, validate_profile
+from service.simulate import local_midnight
 from tests.profiles import MINIMAL
 from tests.simulation import latest_pending, outbox_problems, routine_rows, simulate_inline
 
@@ -189,7 +189,7 @@ class OutboxMachine(RuleBasedStateMachine):
 
     @rule(day=april_days, at=moments, hour=st.sampled_from([10, 14]))
     def book(self, day: dt.date, at: dt.datetime, hour: int) -> None:
-        from samverkan.booking import book_meeting
+        from service.booking import book_meeting
 
         try:
             with transaction(self.sessions) as session:

@@ -12,8 +12,9 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 import models
+from core.settings import Settings, demo_settings, load_settings
 from samverkan import cli
-from samverkan.settings import Settings, demo_settings, load_settings
+from samverkan.cli import run as cli_run
 
 runner = CliRunner()
 
@@ -81,7 +82,7 @@ def test_demo_leaves_the_configured_database_untouched(
         # The year's simulation is the slow part and runs on the same settings: record them.
         simulated.append(settings)
 
-    monkeypatch.setattr(cli, "_run_simulation", record)
+    monkeypatch.setattr(cli_run, "run_simulation", record)
     result = runner.invoke(cli.app, ["demo", "--year", str(dt.date.today().year + 1)], env=env)
     assert result.exit_code == 0, result.output
     assert real.read_bytes() == before

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from samverkan.settings import ROOT, load_settings
+from core.settings import ROOT, load_settings
 from worker.app import MAX_ETA, LongEtaError, _refuse_long_eta, configure
 
 
@@ -37,7 +37,7 @@ def test_no_code_publishes_with_eta_countdown_or_celery_retry() -> None:
     assert found == []
 
 
-def test_beat_runs_tick_sweep_replan_and_the_daily_digest(
+def test_beat_runs_tick_sweep_replan_the_daily_digest_and_the_reply_poll(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import worker.runtime
@@ -46,12 +46,18 @@ def test_beat_runs_tick_sweep_replan_and_the_daily_digest(
     monkeypatch.setattr(worker.runtime, "_settings", None)
     monkeypatch.setattr(worker.runtime, "_runtime", None)
     settings = load_settings(
-        {}, var_dir=tmp_path, tick_seconds=2, sweep_seconds=7, broker_url="redis://127.0.0.1:1/0"
+        {},
+        var_dir=tmp_path,
+        tick_seconds=2,
+        sweep_seconds=7,
+        reply_poll_seconds=11,
+        broker_url="redis://127.0.0.1:1/0",
     )
     app = configure(settings)
     schedule = app.conf.beat_schedule
-    assert set(schedule) == {"tick", "sweep", "replan", "digest"}
+    assert set(schedule) == {"tick", "sweep", "replan", "digest", "replies"}
     assert schedule["tick"]["schedule"] == 2 and schedule["sweep"]["schedule"] == 7
+    assert schedule["replies"] == {"task": "samverkan.replies", "schedule": 11}
     digest = schedule["digest"]["schedule"]
     assert digest.hour == {7} and digest.minute == {0}
     assert app.conf.timezone == "Europe/Stockholm"
@@ -61,7 +67,7 @@ def test_beat_runs_tick_sweep_replan_and_the_daily_digest(
 
 @pytest.mark.parametrize("name", ["SAMVERKAN_TICK_SECONDS", "SAMVERKAN_SWEEP_SECONDS"])
 def test_timings_must_be_positive(name: str) -> None:
-    from samverkan.errors import SettingsError
+    from core.errors import SettingsError
 
     with pytest.raises(SettingsError, match=name):
         load_settings({name: "0"})

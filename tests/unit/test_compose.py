@@ -15,13 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from samverkan.errors import PermanentDeliveryError, SamverkanError
+from core.errors import PermanentDeliveryError, SamverkanError
 from worker.compose import (
     Address,
     Attachment,
     HeaderInjectionError,
     compose_message,
-    message_id_for,
+)
+from worker.compose import (
+    checked_message_id as message_id_for,
 )
 from worker.invite import Party, build_invite
 

@@ -18,7 +18,7 @@ import typer.core
 import typer.main
 import yaml
 
-from samverkan.settings import PREFIX, load_settings
+from core.settings import PREFIX, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from samverkan.errors import SamverkanError
+from core.errors import SamverkanError
 from tests.invite_corpus import STOCKHOLM, Case, changes_of_offset, corpus
 from tests.invite_readers import (
     Party,

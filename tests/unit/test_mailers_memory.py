@@ -9,7 +9,7 @@ from email.utils import make_msgid
 
 import pytest
 
-from samverkan.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from worker.mailers import MemoryMailer, classify_smtp_error
 
 RECIPIENT = "rektor@skolan.example"

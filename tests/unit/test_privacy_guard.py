@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from samverkan.errors import ConfidentialityError
+from core.errors import ConfidentialityError
 from scheduler.privacy import (
     contains_identity_number,
     is_identity_number,

@@ -24,8 +24,8 @@ from scheduler.spec import (
     RoleRef,
     RoutineKind,
     UnitKind,
-    reference_problems,
 )
+from scheduler.specrefs import reference_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "profiles" / "exempel.yaml"

@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) for profile parsing: `samverkan/yamlsource.py` and the
+"""Property-based tests (hypothesis) for profile parsing: `service/yamlsource.py` and the
 schema's checks on the values that reach a message (names, addresses).
 
 The calendar maths has its own properties in test_workdays.py.
@@ -18,9 +18,9 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from samverkan.errors import PermanentDeliveryError, ProfileError
-from samverkan.profiles import validate_profile
-from samverkan.yamlsource import parse_yaml
+from core.errors import PermanentDeliveryError, ProfileError
+from service.profiles import validate_profile
+from service.yamlsource import parse_yaml
 from tests.profiles import MINIMAL
 from worker.compose import Address, HeaderInjectionError, compose_message
 

@@ -1,0 +1,1 @@
+"""The service layer: what every interface (CLI, web, API) calls."""
