@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: venv test lint js dovecot browser oidc demo web-demo faults clean bench
+.PHONY: venv test lint js dovecot browser oidc demo web-demo faults clean bench smtp-sink
 
 # The virtualenv: created when missing; reinstalled only when pyproject.toml changed since.
 venv: $(STAMP)
@@ -90,6 +90,22 @@ faults: venv
 clean:
 	rm -rf var/
 
-# Transport and tick benchmarks (~10 min; prints tables, see bench/README.md).
-bench:
-	$(BIN)/python bench/run.py
+# The benchmarks of issue 11 (mailout, tick scale, re-plan; see bench/README.md). Quick by
+# default (a few minutes); `make bench BENCH_ARGS=--middle` or `--full` for the larger sizes,
+# `BENCH_ARGS="--parts transports,tick"` for the older transport and tick benches.
+BENCH_ARGS ?= --quick
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Postfix's smtp-sink comes with Debian's postfix package; the mail service itself must not run.
+smtp-sink:
+	@if ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postfix && \
+		(systemctl disable --now postfix >/dev/null 2>&1 || true) && \
+		(postfix status >/dev/null 2>&1 && postfix stop || true); fi
+
+bench: venv $(BENCH_STAMP) smtp-sink
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -32,3 +34,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out.extend(line(row) for row in rows)
     return "\n".join(out)
+
+
+def write_tables(main: Callable[[], str]) -> None:
+    """Run a bench's main(); when run by bench/run.py, hand its tables back in BENCH_MD."""
+    out = main()
+    target = os.environ.get("BENCH_MD")
+    if target:
+        Path(target).write_text(out, encoding="utf-8")

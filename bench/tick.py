@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
-from _common import fmt, median, ratio, table
+from _common import fmt, median, ratio, table, write_tables
 from sqlalchemy import Engine, UniqueConstraint, delete, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import AddConstraint, DropConstraint
@@ -469,4 +469,4 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    main()
+    write_tables(main)

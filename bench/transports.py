@@ -48,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import fmt, median, ratio, table
+from _common import fmt, median, ratio, table, write_tables
 from _transport_worker import QUEUE, make_app
 
 N_TASKS = 500
@@ -747,4 +747,4 @@ def main(only: str = "") -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "")
+    write_tables(lambda: main(sys.argv[1] if len(sys.argv) > 1 else ""))

@@ -30,7 +30,13 @@ from scheduler.cases.context import (
     report_facts,
 )
 from scheduler.cases.messages import PlannedMessage, plan_case, plan_report
-from scheduler.cases.recipients import Resolved, Resolver, recipient_problem, withheld
+from scheduler.cases.recipients import (
+    Resolved,
+    Resolver,
+    invited,
+    recipient_problem,
+    withheld,
+)
 from scheduler.cases.subjects import (
     Subject,
     case_subject,
@@ -80,15 +86,51 @@ def build_rows(
     for message in plan:
         due_day = local_date(message.due_at)
         seen: set[str] = set()
-        for recipient in message.recipients:
-            for found in resolver.resolve(recipient, due_day):
-                address = found.email.lower()
-                if address in seen or withheld(session, municipality, subject, message, found):
-                    continue
-                seen.add(address)
-                context = message_context(base, message, found, meetings)
-                rows.append(_row(municipality.key, subject, message, found, context, domain))
+        resolved = [
+            found
+            for recipient in message.recipients
+            for found in resolver.resolve(recipient, due_day)
+        ]
+        meeting = meetings.get(message.meeting) if message.meeting is not None else None
+        if meeting is not None and meeting.get("method") == "CANCEL":
+            # Called off: to whoever the record shows holding it, not to today's holders.
+            resolved = [
+                found
+                for found in invited(session, municipality, str(meeting["uid"]), resolved)
+                if not _unsafe_invited(session, municipality, subject, message, found)
+            ]
+        for found in resolved:
+            address = found.email.lower()
+            if address in seen or withheld(session, municipality, subject, message, found):
+                continue
+            seen.add(address)
+            context = message_context(base, message, found, meetings)
+            rows.append(_row(municipality.key, subject, message, found, context, domain))
     return rows
+
+
+def _unsafe_invited(
+    session: Session,
+    municipality: models.Municipality,
+    subject: Subject,
+    message: PlannedMessage,
+    found: Resolved,
+) -> bool:
+    """True for someone in the record who is not staff, when the subject concerns suspected
+    violence or abuse: the CANCEL is withheld from them as every other message is (nothing
+    to an external recipient), rather than refusing the change that calls the meeting off."""
+    if not subject.suspected_abuse or found.person_id is not None:
+        return False
+    if recipient_problem(session, municipality, found.person_id, found.email) is None:
+        return False
+    log.warning(
+        "withheld a %s message of %s from an external recipient: it concerns suspected "
+        "violence or sexual abuse",
+        message.purpose,
+        subject.label,
+        extra={"action": "case.confidentiality_withheld", "reference": subject.reference},
+    )
+    return True
 
 
 def _row(

@@ -144,3 +144,45 @@ def withheld(
         extra={"action": "case.confidentiality_withheld", "reference": subject.reference},
     )
     return True
+
+
+def invited(
+    session: Session, municipality: models.Municipality, uid: str, participants: list[Resolved]
+) -> list[Resolved]:
+    """Everyone whose calendar holds the case meeting `uid`, from the record of who was sent
+    what (`invite_record`), not from who holds the participants' roles today (RFC 5546 3.2.5).
+
+    Addressed directly (no role references), so the send-time role check does not hand the
+    CANCEL to the role's current holder. `participants` (resolved today) only lends an
+    external recipient its slot and kind; someone of the profile is keyed by their person key.
+    """
+    by_email = {p.email.strip().lower(): p for p in participants}
+    found: list[Resolved] = []
+    for record in session.scalars(
+        select(models.InviteRecord)
+        .where(
+            models.InviteRecord.municipality_id == municipality.id,
+            models.InviteRecord.uid == uid,
+            models.InviteRecord.status == "CONFIRMED",
+        )
+        .order_by(models.InviteRecord.id)
+    ):
+        email = record.recipient_email
+        person = session.get(models.Person, record.person_id) if record.person_id else None
+        if person is not None:
+            found.append(Resolved(person.key, person.id, record.recipient_name, email))
+            continue
+        current = by_email.get(email)
+        external = current.external if current is not None else None
+        slot = current.slot if current is not None else f"inbjuden-{record.notification_id}"
+        found.append(
+            Resolved(
+                slot,
+                None,
+                EXTERNAL_NAMES[external] if external else record.recipient_name,
+                email,
+                role_names=(EXTERNAL_NAMES[external],) if external else (),
+                external=external or "guardian",
+            )
+        )
+    return found
