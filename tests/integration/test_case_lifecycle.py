@@ -29,9 +29,9 @@ from service import cases
 from tests.fixtures.smtp import SmtpRecorder
 from tests.integration.test_invite_lifecycle import calendars, received, sequences_never_fall
 from tests.profiles import load
-from worker.delivery import Delivery, Outcome, RetryPolicy, deliver_one
-from worker.mailers import SmtpMailer
+from worker.delivery import Delivery, DeliveryOutcome, RetryPolicy, deliver_one
 from worker.render import Renderer
+from worker.smtp_mailer import SmtpMailer
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ def run(sessions: sessionmaker[Session], work: Any, *args: Any, by: str, now: dt
         return work(cases.Desk.open(session, municipality_id, by, now), *args)
 
 
-def tick(delivery: Delivery, moment: dt.datetime) -> dict[str, Outcome]:
+def tick(delivery: Delivery, moment: dt.datetime) -> dict[str, DeliveryOutcome]:
     """Claim what is due at `moment` and deliver it, as beat and the worker do."""
     with transaction(delivery.sessions) as session:
         ids = claim_due(session, moment, 10_000)
