@@ -321,7 +321,9 @@ class Service:
         with self.sessions() as session, session.begin():
             ids = select(n.id).where(n.routine_key == routine).scalar_subquery()
             session.execute(
-                delete(models.DeliveryAttempt).where(models.DeliveryAttempt.notification_id.in_(ids))
+                delete(models.DeliveryAttempt).where(
+                    models.DeliveryAttempt.notification_id.in_(ids)
+                )
             )
             result = session.execute(
                 update(n)

@@ -391,7 +391,11 @@ def rrule_days_between(
     parsed = rrulestr(text, dtstart=anchor)
     assert isinstance(parsed, rrule)  # one RRULE, never a set
     start = dt.datetime.combine(first, dt.time())
-    end = dt.datetime(first.year + years, first.month, first.day) - dt.timedelta(days=1)
+    try:
+        stop = dt.date(first.year + years, first.month, first.day)
+    except ValueError:  # 29 February, `years` later in a common year: the window ends 28 February
+        stop = dt.date(first.year + years, 3, 1)
+    end = dt.datetime.combine(stop, dt.time()) - dt.timedelta(days=1)
     return [m.date() for m in parsed.between(start, end, inc=True)]
 
 

@@ -260,3 +260,12 @@ def _days_in(rule: du.rrule, year: int) -> list[dt.date]:
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@pytest.mark.parametrize(
+    "rule", ["FREQ=MONTHLY", "FREQ=MONTHLY;INTERVAL=5", "FREQ=YEARLY", "FREQ=WEEKLY;BYDAY=MO"]
+)
+def test_a_rule_starting_on_29_february_is_accepted_and_expanded(rule: str) -> None:
+    # The ten-year window of a 29 February start ends in a common year: it must not raise.
+    r = routine({"rrule": rule, "starts": "2024-02-29", "adjust": "deadline"})
+    assert occurrences(r, SCHOOL_YEARS, [2028])  # a leap year: even YEARLY gives its day
