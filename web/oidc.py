@@ -440,7 +440,7 @@ def install(app: FastAPI, config: OidcConfig) -> None:
     address that another account already uses as its user name."""
     from web import auth
     from web.access import Rule, rule
-    from web.app import page
+    from web.deps import page
     from web.signin import open_session
 
     sessions = app.state.sessions

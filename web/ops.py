@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from web import feeds, metrics
 from web.access import Rule, rule
-from web.app import Db, now, viewer
+from web.deps import Db, now, viewer
 
 router = APIRouter()
 Public = Annotated[None, Depends(viewer(Rule.PUBLIC))]

@@ -17,7 +17,7 @@ from service import todo_view
 from service import web_views as queries
 from web import wheel
 from web.access import Rule, Viewer, rule
-from web.app import Db, Refused, csrf, now, page, viewer
+from web.deps import Db, Refused, csrf, now, page, viewer
 
 router = APIRouter()
 

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from web import auth
 from web.access import Rule, rule
-from web.app import Db, csrf, now, page, viewer
+from web.deps import Db, csrf, now, page, viewer
 
 router = APIRouter()
 
