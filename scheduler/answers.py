@@ -70,7 +70,7 @@ class ReplyLike(Protocol):
     def dtstamp(self) -> dt.datetime | None: ...
 
 
-class Outcome(StrEnum):
+class AnswerOutcome(StrEnum):
     RECORDED = "recorded"
     UNKNOWN_MEETING = "unknown-meeting"
     UNKNOWN_ATTENDEE = "unknown-attendee"
@@ -80,7 +80,7 @@ class Outcome(StrEnum):
 
     @property
     def recorded(self) -> bool:
-        return self is Outcome.RECORDED
+        return self is AnswerOutcome.RECORDED
 
 
 # --- recording ----------------------------------------------------------------------------
@@ -131,22 +131,22 @@ def _uid_known(session: Session, uid: str) -> bool:
     return found is not None
 
 
-def record_answer(session: Session, reply: ReplyLike, now: dt.datetime) -> Outcome:
+def record_answer(session: Session, reply: ReplyLike, now: dt.datetime) -> AnswerOutcome:
     """Record `reply` as its attendee's answer to its meeting, or say why it was ignored."""
     address = reply.attendee.strip().lower()
     invitations = [r for r in _sent_to(session, address) if _is_invitation(r, reply.uid)]
     if not invitations:
         return (
-            Outcome.UNKNOWN_ATTENDEE
+            AnswerOutcome.UNKNOWN_ATTENDEE
             if _uid_known(session, reply.uid)
-            else (Outcome.UNKNOWN_MEETING)
+            else (AnswerOutcome.UNKNOWN_MEETING)
         )
     latest = max(invitations, key=lambda r: (_sequence(r), r.sent_at or now, r.id))
     meeting = _meeting_of(latest) or {}
     if meeting.get("method") == "CANCEL":
-        return Outcome.CANCELLED
+        return AnswerOutcome.CANCELLED
     if reply.sequence < _sequence(latest):
-        return Outcome.OLD_SEQUENCE
+        return AnswerOutcome.OLD_SEQUENCE
     existing = session.scalar(
         select(models.Answer).where(
             models.Answer.uid == reply.uid, models.Answer.attendee_email == address
@@ -155,14 +155,14 @@ def record_answer(session: Session, reply: ReplyLike, now: dt.datetime) -> Outco
     dtstamp = reply.dtstamp or now
     if existing is not None:
         if reply.sequence < existing.sequence:
-            return Outcome.OLD_SEQUENCE
+            return AnswerOutcome.OLD_SEQUENCE
         if reply.sequence == existing.sequence and dtstamp <= existing.dtstamp:
-            return Outcome.STALE
+            return AnswerOutcome.STALE
         existing.partstat = reply.partstat
         existing.sequence = reply.sequence
         existing.dtstamp = dtstamp
         existing.received_at = now
-        return Outcome.RECORDED
+        return AnswerOutcome.RECORDED
     session.add(
         models.Answer(
             municipality_id=latest.municipality_id,
@@ -178,7 +178,7 @@ def record_answer(session: Session, reply: ReplyLike, now: dt.datetime) -> Outco
         )
     )
     session.flush()
-    return Outcome.RECORDED
+    return AnswerOutcome.RECORDED
 
 
 def _sequence(row: models.Notification) -> int:

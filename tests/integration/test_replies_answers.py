@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import models
 from core.settings import ROOT
 from models.db import transaction
-from scheduler.answers import Outcome, booked_meeting, plan_summaries, record_answer
+from scheduler.answers import AnswerOutcome, booked_meeting, plan_summaries, record_answer
 from scheduler.identity import event_uid
 from scheduler.outbox import claim_due
 from service.booking import book_routine_meeting
@@ -76,7 +76,7 @@ def answer(
     sequence: int = 0,
     minute: int = 0,
     uid: str = UID,
-) -> Outcome:
+) -> AnswerOutcome:
     stamp = dt.datetime(2027, 3, 24, 9, minute, tzinfo=dt.UTC)
     with transaction(invited.sessions) as session:
         return record_answer(session, Reply(uid, attendee, partstat, sequence, stamp), NOW)
@@ -90,8 +90,8 @@ def answers(invited: Invited) -> dict[str, str | None]:
 
 def test_an_invited_persons_answer_is_recorded_and_shown(invited: Invited) -> None:
     first, second = invited.attendees[:2]
-    assert answer(invited, first.upper(), "ACCEPTED") is Outcome.RECORDED
-    assert answer(invited, second, "DECLINED") is Outcome.RECORDED
+    assert answer(invited, first.upper(), "ACCEPTED") is AnswerOutcome.RECORDED
+    assert answer(invited, second, "DECLINED") is AnswerOutcome.RECORDED
     shown = answers(invited)
     assert (shown[first], shown[second]) == ("ACCEPTED", "DECLINED")
     assert sum(value is None for value in shown.values()) == len(invited.attendees) - 2
@@ -99,26 +99,26 @@ def test_an_invited_persons_answer_is_recorded_and_shown(invited: Invited) -> No
 
 def test_replies_that_match_no_meeting_or_no_invitee_are_ignored(invited: Invited) -> None:
     other = event_uid("exempel", ROUTINE, "2031", "exempelby.se")
-    assert answer(invited, invited.attendees[0], uid=other) is Outcome.UNKNOWN_MEETING
-    assert answer(invited, "okand@annanstans.se") is Outcome.UNKNOWN_ATTENDEE
+    assert answer(invited, invited.attendees[0], uid=other) is AnswerOutcome.UNKNOWN_MEETING
+    assert answer(invited, "okand@annanstans.se") is AnswerOutcome.UNKNOWN_ATTENDEE
     # The convener got her own copy (PUBLISH), not an invitation: she is not an invitee.
-    assert answer(invited, invited.convener) is Outcome.UNKNOWN_ATTENDEE
+    assert answer(invited, invited.convener) is AnswerOutcome.UNKNOWN_ATTENDEE
     with invited.sessions() as session:
         assert session.scalars(select(models.Answer)).all() == []
 
 
 def test_a_newer_answer_replaces_an_older_one_and_never_the_reverse(invited: Invited) -> None:
     who = invited.attendees[0]
-    assert answer(invited, who, "TENTATIVE", minute=10) is Outcome.RECORDED
-    assert answer(invited, who, "TENTATIVE", minute=10) is Outcome.STALE  # read twice
-    assert answer(invited, who, "DECLINED", minute=5) is Outcome.STALE  # older DTSTAMP
-    assert answer(invited, who, "ACCEPTED", minute=20) is Outcome.RECORDED
+    assert answer(invited, who, "TENTATIVE", minute=10) is AnswerOutcome.RECORDED
+    assert answer(invited, who, "TENTATIVE", minute=10) is AnswerOutcome.STALE  # read twice
+    assert answer(invited, who, "DECLINED", minute=5) is AnswerOutcome.STALE  # older DTSTAMP
+    assert answer(invited, who, "ACCEPTED", minute=20) is AnswerOutcome.RECORDED
     assert answers(invited)[who] == "ACCEPTED"
 
 
 def test_an_answer_to_the_old_time_of_a_moved_meeting_is_ignored(invited: Invited) -> None:
     who = invited.attendees[0]
-    assert answer(invited, who, "ACCEPTED") is Outcome.RECORDED
+    assert answer(invited, who, "ACCEPTED") is AnswerOutcome.RECORDED
     moved_at = dt.datetime(2027, 3, 25, 7, 0, tzinfo=dt.UTC)
     with transaction(invited.sessions) as session:
         book_routine_meeting(
@@ -130,9 +130,9 @@ def test_an_answer_to_the_old_time_of_a_moved_meeting_is_ignored(invited: Invite
     assert view.sequence == 1
     # Their answer to the old time no longer counts as an answer to the new one.
     assert next(p for p in view.invited if p.email == who).answered is False
-    assert answer(invited, who, "DECLINED", sequence=0, minute=30) is Outcome.OLD_SEQUENCE
-    assert answer(invited, who, "DECLINED", sequence=1, minute=31) is Outcome.RECORDED
-    assert answer(invited, who, "ACCEPTED", sequence=0, minute=40) is Outcome.OLD_SEQUENCE
+    assert answer(invited, who, "DECLINED", sequence=0, minute=30) is AnswerOutcome.OLD_SEQUENCE
+    assert answer(invited, who, "DECLINED", sequence=1, minute=31) is AnswerOutcome.RECORDED
+    assert answer(invited, who, "ACCEPTED", sequence=0, minute=40) is AnswerOutcome.OLD_SEQUENCE
 
 
 def test_the_summary_is_planned_once_per_version_and_moves_with_the_meeting(
