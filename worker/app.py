@@ -86,10 +86,28 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     return {"visibility_timeout": 3600}
 
 
+def _forget_connections() -> None:
+    """Drop the producers the app pooled for its previous broker.
+
+    Celery builds its connection pool once, from the configuration of the moment, and keeps it:
+    configured again (a `simulate` after another command in one process, a test after a test)
+    it would go on publishing to the old broker, where no worker listens. The same reset Celery
+    does after a fork.
+    """
+    pool = app._pool
+    if pool is not None:
+        pool.force_close_all()
+        app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 def configure(settings: Settings) -> Celery:
     """Point the app (and this process's runtime) at `settings`."""
     use_settings(settings)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    _forget_connections()
     app.conf.update(
         broker_url=settings.effective_broker_url,
         broker_transport_options=broker_options(settings),

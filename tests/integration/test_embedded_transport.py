@@ -222,3 +222,21 @@ def test_a_queue_bound_in_one_broker_folder_is_bound_in_the_next(tmp_path: Path)
             queue(channel).declare()
             Producer(channel).publish({"queue": queue.name}, exchange=exchange, routing_key="key")
         assert drain(var_dir, {queue.name}) == Counter({queue.name: 1})
+
+
+def test_configuring_again_publishes_to_the_new_broker(tmp_path: Path, monkeypatch: Any) -> None:
+    """The app keeps a pool of producers once it has published; pointing it at another broker
+    must drop that pool, or tasks go on landing in the old broker where no worker listens (a
+    `simulate` after another command in the same process then waits for them in vain)."""
+    import worker.runtime
+    from worker.app import app, configure
+
+    monkeypatch.setattr(worker.runtime, "_settings", None)
+    monkeypatch.setattr(worker.runtime, "_runtime", None)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        configure(load_settings({}, var_dir=folder))
+        app.send_task("samverkan.not-a-task", kwargs={"to": folder.name})
+    for folder in (first, second):
+        queued = list((folder / "broker" / "queue").glob("*.msg"))
+        assert len(queued) == 1, folder.name
