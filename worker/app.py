@@ -94,10 +94,8 @@ def _forget_connections() -> None:
     it would go on publishing to the old broker, where no worker listens. The same reset Celery
     does after a fork.
     """
-    pool = app._pool
-    if pool is not None:
-        pool.force_close_all()
-        app._pool = None
+    # Not closed: something may still hold the old pool, and acquiring from a closed one raises.
+    app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
