@@ -1,7 +1,9 @@
 """Replies end to end: book (the example profile's April 2027 meeting), deliver the
-invitations through the worker to a real SMTP server, answer some of them as Outlook, Gmail
-and Apple Calendar do into a real IMAP server (Dovecot), poll, and the convener's summary
-three working days before the meeting names exactly those who did not answer."""
+invitations through the worker to a real SMTP server, answer some of them with the genuine
+replies of Outlook, Gmail and Apple Calendar (tests/data/replies/, rewritten to this meeting's
+UID and to each participant's address, each with its own answer) into a real IMAP server
+(Dovecot), poll, and the convener's summary three working days before the meeting names
+exactly those who did not answer."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from scheduler.outbox import claim_due
 from tests.fixtures.imap import MAILBOX, Dovecot
 from tests.fixtures.smtp import SmtpRecorder
 from tests.profiles import EXAMPLE, load
-from tests.reply_samples import reply_message
+from tests.reply_samples import GENUINE, reply_message
 from worker.delivery import Delivery, RetryPolicy, deliver_one
 from worker.imapbox import handle_with, poll_mailbox
 from worker.render import Renderer
@@ -83,7 +85,7 @@ def test_answers_are_read_from_the_mailbox_and_the_summary_names_who_did_not_ans
         }
         requests = {a: c for a, c in invites.items() if str(c["METHOD"]) == "REQUEST"}
         own = [a for a, c in invites.items() if str(c["METHOD"]) == "PUBLISH"]
-        assert len(requests) >= 10 and len(own) >= 1
+        assert len(requests) >= len(GENUINE) + 1 and len(own) >= 1
         # Every invitation names the reply mailbox as the organizer, with the convener's name.
         for calendar in requests.values():
             event = next(iter(calendar.walk("VEVENT")))
@@ -91,16 +93,16 @@ def test_answers_are_read_from_the_mailbox_and_the_summary_names_who_did_not_ans
             assert str(organizer).lower() == f"mailto:{MAILBOX}"
             assert organizer.params["CN"] and "SENT-BY" not in organizer.params
 
-        # Three answer, each from a different client; junk and a stranger's answer too.
+        # Every genuine sample answers for another participant, with the answer it holds;
+        # junk and a stranger's answer too.
         attendees = sorted(requests)
         answering = {
-            attendees[0]: ("outlook", "ACCEPTED"),
-            attendees[1]: ("gmail", "DECLINED"),
-            attendees[2]: ("apple", "TENTATIVE"),
+            address: (sample.stem, sample.partstat)
+            for address, sample in zip(attendees, GENUINE.values(), strict=False)
         }
         messages = [
-            reply_message(client, uid=uid, attendee=address, partstat=partstat, serial=i)
-            for i, (address, (client, partstat)) in enumerate(answering.items())
+            reply_message(stem, uid=uid, attendee=address, partstat=partstat, serial=i)
+            for i, (address, (stem, partstat)) in enumerate(answering.items())
         ]
         messages.append(
             reply_message("outlook", uid=uid, attendee="okand@annanstans.test", partstat="ACCEPTED")
@@ -113,7 +115,7 @@ def test_answers_are_read_from_the_mailbox_and_the_summary_names_who_did_not_ans
             handle_with(session_factory, POLLED),
             ssl_context=dovecot.cert.client_context(),
         )
-        assert result.recorded == 3
+        assert result.recorded == len(GENUINE) == 9
         assert dict(result.ignored) == {"unknown-attendee": 1, "no-calendar": 1}
         assert dovecot.count("INBOX") == 0
 
@@ -125,7 +127,7 @@ def test_answers_are_read_from_the_mailbox_and_the_summary_names_who_did_not_ans
             a: partstat for a, (_, partstat) in answering.items()
         }
         missing = sorted(p.name for p in view.not_answered)
-        assert len(missing) == len(requests) - 3
+        assert len(missing) == len(requests) - len(GENUINE)
 
         with transaction(session_factory) as session:
             assert plan_summaries(session, POLLED) == 1

@@ -21,10 +21,10 @@ from tests.fixtures.imap import (
     RelayTarget,
     TokenEndpoint,
 )
-from tests.reply_samples import reply_message
+from tests.reply_samples import GENUINE, reply_message
 from worker.imapbox import Handled, ImapError, poll_mailbox
 from worker.oauth import OAuthError, TokenProvider
-from worker.replies import parse_reply
+from worker.replies import Reply, parse_reply
 from worker.smtp_mailer import SmtpMailer
 
 pytestmark = pytest.mark.integration
@@ -102,6 +102,28 @@ def test_a_mailbox_of_500_junk_mails_is_survived(
     assert dovecot.count("INBOX") == 0
     assert dovecot.count("Samverkan/Lasta") == answers
     assert dovecot.count("Samverkan/Ignorerade") == 501 - answers
+
+
+def test_the_genuine_replies_as_stored_are_read_from_the_mailbox(dovecot: Dovecot) -> None:
+    """The genuine Outlook, Gmail and Apple replies, byte for byte as stored, through IMAP:
+    each gives its own answer and goes to the done folder."""
+    dovecot.append(*(sample.raw() for sample in GENUINE.values()))
+    read: list[Reply] = []
+
+    def collect(raw: bytes) -> Handled:
+        parsed = parse_reply(raw)
+        read.extend(parsed.replies)
+        return Handled(("recorded",) * len(parsed.replies), bool(parsed.replies))
+
+    result = poll_mailbox(
+        ImapConfig.from_url(dovecot.url), collect, ssl_context=dovecot.cert.client_context()
+    )
+    assert result.recorded == len(GENUINE)
+    assert sorted(read, key=repr) == sorted(
+        (Reply(s.uid, s.attendee, s.partstat, s.sequence, s.dtstamp) for s in GENUINE.values()),
+        key=repr,
+    )
+    assert (dovecot.count("INBOX"), dovecot.count("Samverkan/Lasta")) == (0, len(GENUINE))
 
 
 def test_a_handler_that_fails_does_not_stop_the_poll(dovecot: Dovecot) -> None:
