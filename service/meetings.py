@@ -55,6 +55,21 @@ def cancel_meeting(
     if day is None:
         raise MeetingError(f"DATE: give {DAY_RULE}")
     _check_convener(session, municipality_id, routine, by, now)
+    return call_off_allowed(session, municipality_id, routine_row, routine, day, now, horizon_days)
+
+
+def call_off_allowed(
+    session: Session,
+    municipality_id: int,
+    routine_row: models.Routine,
+    routine: Routine,
+    day: dt.date,
+    now: dt.datetime,
+    horizon_days: int,
+) -> str:
+    """Call off the meeting of `routine` held on `day`, once the caller has checked who is
+    asking (the command: a convener; the web app: a convener or a coordinator)."""
+    routine_key = routine.key
     occurrence, info = _find(session, municipality_id, routine, day)
     if info.start <= now:
         raise MeetingError("DATE: that meeting has already begun or passed")
