@@ -36,8 +36,8 @@ def _horizon(request: Request) -> int:
 @router.get("/moten")
 @rule(Rule.STAFF)
 def meetings(request: Request, session: Db, who: Staff) -> Response:
-    lines = views.meetings(session, who, now(request))
     moment = now(request)
+    lines = views.meetings(session, who, moment)
     return page(
         request,
         "meetings.html",
