@@ -1,5 +1,5 @@
-"""The meetings page: the booked meetings a `Viewer` may see, one meeting's invitees and their
-answers, and moving or calling off a routine meeting.
+"""The meetings page: the booked meetings a `Viewer` may see, and one meeting's invitees and
+their answers (moving and calling off: `service.meetings`).
 
 Every function starts from the viewer's municipality, so nobody sees another municipality's
 meetings. Routine meetings: a coordinator sees all of them; others those they convene (hold
@@ -10,10 +10,7 @@ every view of one is written to the case's audit (`case_audit`).
 
 Who was invited comes from the record of who was sent what (`invite_record`), not from who
 holds the roles today; an external participant of a case meeting is shown by role
-("Vårdnadshavare", "Elev"), never by address. Moving and calling off go through the same
-service functions as `samverkan book` and `samverkan meeting cancel` (a REQUEST with a higher
-SEQUENCE, or a CANCEL, through the outbox); only the routine's convener or a coordinator may,
-checked here, and each is written to `web_audit`.
+("Vårdnadshavare", "Elev"), never by address.
 """
 
 from __future__ import annotations
@@ -23,20 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
-from core.dates import parse_day
-from scheduler.bookings import BookingProblem, check_booking
-from scheduler.bookings import Rule as BookingRule
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.identity import event_uid, sender_domain
 from scheduler.municipality import MunicipalitySettings
 from scheduler.spec import Routine
-from service.booking import book_routine_meeting
-from service.meetings import call_off_allowed
+from service.meetings import MeetingNotFound, booked, convenes, invited_to, routine_spec
 from service.todo_view import case_visible
 from service.viewer import Viewer
 
@@ -51,22 +44,6 @@ NO_ANSWER = "inget svar"
 EXTERNAL_LABELS = {"Vårdnadshavare": "vårdnadshavare", "Elev": "elev"}
 STATE_TEXT = {"booked": "Bokat", "held": "Hållet", "cancelled": "Inställt"}
 CASE_SERIES = "case"
-
-
-class MeetingNotFound(Exception):
-    """No such meeting in the viewer's municipality, or not one the viewer may see."""
-
-
-class MeetingForbidden(Exception):
-    """The viewer may see the meeting but not change it."""
-
-
-class MeetingInputError(Exception):
-    """What was asked for breaks a rule: per form field, a Swedish message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 # --- the list ------------------------------------------------------------------------------------
@@ -93,7 +70,7 @@ def meetings(session: Session, viewer: Viewer, now: dt.datetime) -> list[Meeting
     municipality = session.get_one(models.Municipality, viewer.municipality_id)
     places = MunicipalitySettings.of(municipality).places
     found: list[MeetingLine] = []
-    invited = _invited_to(session, viewer)
+    invited = invited_to(session, viewer)
     b, r = models.Booking, models.Routine
     rows = session.execute(
         select(b, r)
@@ -103,7 +80,7 @@ def meetings(session: Session, viewer: Viewer, now: dt.datetime) -> list[Meeting
     )
     for booking, routine_row in rows:
         mine = viewer.is_coordinator or (routine_row.key, booking.occurrence) in invited
-        if not mine and not _convenes(session, viewer, _routine(routine_row), local_date(now)):
+        if not mine and not convenes(session, viewer, routine_spec(routine_row), local_date(now)):
             continue
         found.append(
             MeetingLine(
@@ -143,26 +120,6 @@ def meetings(session: Session, viewer: Viewer, now: dt.datetime) -> list[Meeting
         _audit_case(session, viewer, reference, "web.listed", {"page": "moten"}, now)
     found.sort(key=lambda line: (line.start, line.title))
     return found
-
-
-def _invited_to(session: Session, viewer: Viewer) -> set[tuple[str, str]]:
-    """(routine key, occurrence) of every meeting a message was planned or sent to the viewer
-    (also one cancelled since: someone told of a meeting still sees that it was called off)."""
-    me = viewer.email.strip().lower()
-    n, i = models.Notification, models.InviteRecord
-    planned = session.execute(
-        select(n.routine_key, n.occurrence)
-        .where(n.municipality_id == viewer.municipality_id)
-        .where(or_(n.person_id == viewer.person_id, func.lower(n.recipient_email) == me))
-        .distinct()
-    )
-    recorded = session.execute(
-        select(i.routine_key, i.occurrence)
-        .where(i.municipality_id == viewer.municipality_id)
-        .where(or_(i.person_id == viewer.person_id, i.recipient_email == me))
-        .distinct()
-    )
-    return {(k, o) for k, o in planned} | {(k, o) for k, o in recorded}
 
 
 # --- one meeting ---------------------------------------------------------------------------------
@@ -211,11 +168,11 @@ def routine_meeting(
 ) -> MeetingDetail:
     """A booked routine meeting, its invitees and their answers; MeetingNotFound when the
     viewer may not see it."""
-    municipality, routine_row, booking = _booked(session, viewer, routine_key, occurrence)
-    routine = _routine(routine_row)
-    convenes = _convenes(session, viewer, routine, local_date(now))
-    invited = (routine_key, occurrence) in _invited_to(session, viewer)
-    if not (viewer.is_coordinator or convenes or invited):
+    municipality, routine_row, booking = booked(session, viewer, routine_key, occurrence)
+    routine = routine_spec(routine_row)
+    convener = convenes(session, viewer, routine, local_date(now))
+    invited = (routine_key, occurrence) in invited_to(session, viewer)
+    if not (viewer.is_coordinator or convener or invited):
         raise MeetingNotFound(routine_key)
     uid = event_uid(
         municipality.key, routine_key, occurrence, sender_domain(municipality.sender_email)
@@ -233,7 +190,7 @@ def routine_meeting(
         state="cancelled" if cancelled else "booked",
         version=booking.sequence,
         invitees=_invitees(session, municipality.id, uid),
-        may_change=(viewer.is_coordinator or convenes) and not cancelled and start > now,
+        may_change=(viewer.is_coordinator or convener) and not cancelled and start > now,
         path=f"/moten/rutin/{routine_key}/{occurrence}",
     )
 
@@ -318,139 +275,7 @@ def _invitees(session: Session, municipality_id: int, uid: str) -> list[Invitee]
     return found
 
 
-# --- moving and calling off ----------------------------------------------------------------------
-
-
-def move_meeting(
-    session: Session,
-    viewer: Viewer,
-    routine_key: str,
-    occurrence: str,
-    date_text: str,
-    time_text: str,
-    now: dt.datetime,
-    horizon_days: int,
-) -> str:
-    """Move a booked routine meeting to another day or time, as `samverkan book` does (the
-    invitations go out again with a higher SEQUENCE). The convener or a coordinator only."""
-    municipality, routine_row, booking = _changeable(session, viewer, routine_key, occurrence, now)
-    routine = _routine(routine_row)
-    errors: dict[str, str] = {}
-    day = parse_day(date_text.strip())
-    if day is None:
-        errors["datum"] = "Skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2027-04-13."
-    at = _time(time_text.strip())
-    if at is None:
-        errors["tid"] = "Skriv tiden som TT:MM, till exempel 13:00."
-    if day is not None and at is not None:
-        year = int(occurrence) if occurrence.isdigit() else day.year
-        if day.year != year:
-            errors["datum"] = f"Mötet för {year} ska hållas under {year}."
-        check = check_booking(routine, day, at, occurrence_year=year, now=now)
-        for problem in check.problems:
-            errors.setdefault(_field(problem), _swedish(problem, day, at))
-    if errors:
-        raise MeetingInputError(errors)
-    assert day is not None and at is not None
-    outcome = book_routine_meeting(
-        session,
-        municipality.id,
-        routine_key,
-        day.isoformat(),
-        at.strftime("%H:%M"),
-        booking.location,
-        now,
-        horizon_days,
-    )
-    _audit(session, viewer, "meeting.move", routine_key, occurrence, booking.sequence, now)
-    return outcome
-
-
-def call_off(
-    session: Session,
-    viewer: Viewer,
-    routine_key: str,
-    occurrence: str,
-    now: dt.datetime,
-    horizon_days: int,
-) -> str:
-    """Call off a booked routine meeting, as `samverkan meeting cancel` does (a CANCEL to
-    everyone whose calendar holds it). The convener or a coordinator only."""
-    municipality, routine_row, booking = _changeable(session, viewer, routine_key, occurrence, now)
-    outcome = call_off_allowed(
-        session,
-        municipality.id,
-        routine_row,
-        _routine(routine_row),
-        local_date(booking.starts_at),
-        now,
-        horizon_days,
-    )
-    _audit(session, viewer, "meeting.cancel", routine_key, occurrence, booking.sequence, now)
-    return outcome
-
-
-def may_change(session: Session, viewer: Viewer, routine: Routine, today: dt.date) -> bool:
-    """Moving or calling off a routine meeting: its convener, or a coordinator."""
-    return viewer.is_coordinator or _convenes(session, viewer, routine, today)
-
-
-def _changeable(
-    session: Session, viewer: Viewer, routine_key: str, occurrence: str, now: dt.datetime
-) -> tuple[models.Municipality, models.Routine, models.Booking]:
-    municipality, routine_row, booking = _booked(session, viewer, routine_key, occurrence)
-    routine = _routine(routine_row)
-    if not may_change(session, viewer, routine, local_date(now)):
-        if (routine_key, occurrence) not in _invited_to(session, viewer):
-            raise MeetingNotFound(routine_key)
-        raise MeetingForbidden(routine_key)
-    if booking.cancelled_at is not None:
-        raise MeetingInputError({"mote": "Mötet är redan inställt."})
-    if booking.starts_at <= now:
-        raise MeetingInputError({"mote": "Mötet har redan börjat eller hållits."})
-    return municipality, routine_row, booking
-
-
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _booked(
-    session: Session, viewer: Viewer, routine_key: str, occurrence: str
-) -> tuple[models.Municipality, models.Routine, models.Booking]:
-    routine_row = session.scalar(
-        select(models.Routine).where(
-            models.Routine.municipality_id == viewer.municipality_id,
-            models.Routine.key == routine_key,
-        )
-    )
-    if routine_row is None or not routine_row.active:
-        raise MeetingNotFound(routine_key)
-    booking = session.scalar(
-        select(models.Booking).where(
-            models.Booking.routine_id == routine_row.id, models.Booking.occurrence == occurrence
-        )
-    )
-    if booking is None:
-        raise MeetingNotFound(routine_key)
-    return session.get_one(models.Municipality, viewer.municipality_id), routine_row, booking
-
-
-def _routine(row: models.Routine) -> Routine:
-    spec = dict(row.spec)
-    spec.pop("attachment_files", None)
-    return Routine.model_validate(spec)
-
-
-def _convenes(session: Session, viewer: Viewer, routine: Routine, today: dt.date) -> bool:
-    """Holds one of the routine's owner roles today."""
-    municipality = session.get_one(models.Municipality, viewer.municipality_id)
-    directory = load_directory(
-        session,
-        viewer.municipality_id,
-        dict(MunicipalitySettings.of(municipality).role_names),
-        person_id=viewer.person_id,
-    )
-    return bool(directory.resolve(routine.owners, today))
 
 
 def _conveners(
@@ -472,52 +297,6 @@ def _place_name(places: Mapping[str, Any], key: str | None) -> str | None:
     if isinstance(place, Mapping):
         return str(place.get("name") or key)
     return key
-
-
-def _time(text: str) -> dt.time | None:
-    if len(text) != 5 or text[2] != ":":
-        return None
-    try:
-        return dt.time.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _field(problem: BookingProblem) -> str:
-    return {"date": "datum", "time": "tid"}.get(problem.field, "mote")
-
-
-def _swedish(problem: BookingProblem, day: dt.date, at: dt.time) -> str:
-    """The booking rule broken, in Swedish (a date and a clock time are not personal)."""
-    texts = {
-        BookingRule.MEETING: "Det här mötet bokas inte om här: ändra rutinen i profilen.",
-        BookingRule.MONTH: f"{day} ligger utanför den månad mötet ska hållas.",
-        BookingRule.WORKING_DAY: f"{day} är inte en arbetsdag.",
-        BookingRule.LOCAL_TIME: f"Klockan {at:%H:%M} finns inte den {day} (sommartid börjar).",
-        BookingRule.NO_OFFSET: "Ange svensk lokal tid utan tidszon.",
-        BookingRule.NOT_BEGUN: f"{day} kl. {at:%H:%M} har redan varit.",
-    }
-    return texts.get(problem.rule, "Tiden går inte att boka.")
-
-
-def _audit(
-    session: Session,
-    viewer: Viewer,
-    action: str,
-    routine_key: str,
-    occurrence: str,
-    sequence: int,
-    now: dt.datetime,
-) -> None:
-    session.add(
-        models.WebAudit(
-            municipality_id=viewer.municipality_id,
-            at=now,
-            actor_id=viewer.person_id,
-            action=action,
-            detail={"routine": routine_key, "occurrence": occurrence, "sequence": sequence},
-        )
-    )
 
 
 def _audit_case(

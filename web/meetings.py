@@ -1,8 +1,9 @@
 """Möten: the booked meetings the viewer may see, one meeting's invitees and answers, and
 moving or calling off a routine meeting.
 
-Each route: a rule, the viewer, a call into `service.meeting_views`, a template. Who may see
-or change a meeting is decided there, not here.
+Each route: a rule, the viewer, a call into `service.meeting_views` (what is shown) or
+`service.meetings` (moving, calling off), a template. Who may see or change a meeting is
+decided there, not here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from service import meeting_views as views
+from service import meetings as changes
 from web.access import Rule, Viewer, rule
 from web.deps import Db, Refused, csrf, now, page, viewer
 
@@ -53,7 +55,7 @@ def routine_meeting(
 ) -> Response:
     try:
         meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
-    except views.MeetingNotFound:
+    except changes.MeetingNotFound:
         raise Refused(404, NOT_FOUND) from None
     done = request.query_params.get("klart")
     return page(request, "meetings_detail.html", meeting=meeting, done=done, errors={}, asked={})
@@ -71,14 +73,14 @@ def move_meeting(
     tid: Field = "",
 ) -> Response:
     try:
-        views.move_meeting(
+        changes.move_meeting(
             session, who, routine, occurrence, datum, tid, now(request), _horizon(request)
         )
-    except views.MeetingNotFound:
+    except changes.MeetingNotFound:
         raise Refused(404, NOT_FOUND) from None
-    except views.MeetingForbidden:
+    except changes.MeetingForbidden:
         raise Refused(403, FORBIDDEN) from None
-    except views.MeetingInputError as exc:
+    except changes.MeetingInputError as exc:
         meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
         return page(
             request,
@@ -99,7 +101,7 @@ def confirm_call_off(
 ) -> Response:
     try:
         meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
-    except views.MeetingNotFound:
+    except changes.MeetingNotFound:
         raise Refused(404, NOT_FOUND) from None
     if not meeting.may_change:
         raise Refused(403, FORBIDDEN)
@@ -112,12 +114,12 @@ def call_off(
     request: Request, session: Db, who: Staff, routine: RoutineKey, occurrence: Occurrence
 ) -> Response:
     try:
-        views.call_off(session, who, routine, occurrence, now(request), _horizon(request))
-    except views.MeetingNotFound:
+        changes.call_off_meeting(session, who, routine, occurrence, now(request), _horizon(request))
+    except changes.MeetingNotFound:
         raise Refused(404, NOT_FOUND) from None
-    except views.MeetingForbidden:
+    except changes.MeetingForbidden:
         raise Refused(403, FORBIDDEN) from None
-    except views.MeetingInputError as exc:
+    except changes.MeetingInputError as exc:
         raise Refused(409, " ".join(exc.errors.values())) from None
     return RedirectResponse(f"/moten/rutin/{routine}/{occurrence}?klart=installt", status_code=303)
 
@@ -129,6 +131,6 @@ def case_meeting(
 ) -> Response:
     try:
         meeting = views.case_meeting(session, who, reference, number, now(request))
-    except views.MeetingNotFound:
+    except changes.MeetingNotFound:
         raise Refused(404, NOT_FOUND) from None
     return page(request, "meetings_detail.html", meeting=meeting, done=None, errors={}, asked={})
