@@ -1,25 +1,36 @@
-"""Calling off a routine meeting by command: record it, cancel what was still to be sent,
-re-plan (which plans a CANCEL to everyone whose calendar holds the meeting)."""
+"""Calling off a routine meeting: record it, cancel what was still to be sent, re-plan (which
+plans a CANCEL to everyone whose calendar holds the meeting).
+
+By command (`cancel_meeting`: the convener named by `--by`), or from the web app
+(`call_off_meeting`, and `move_meeting` through `service.booking`): there the signed-in
+`Viewer` must be the routine's convener or a coordinator (`may_change`), and the change is
+written to `web_audit`. `invited_to` and `convenes` also decide who sees a meeting
+(`service.meeting_views`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 import models
 from core.dates import DAY_RULE, parse_day
 from core.errors import NotFoundError, SamverkanError
 from scheduler import outbox
+from scheduler.bookings import BookingProblem, check_booking
+from scheduler.bookings import Rule as BookingRule
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import BookingInfo, occurrences
 from scheduler.planner import planning_input, replan
 from scheduler.spec import Routine
+from service.booking import book_routine_meeting
 from service.profilesync import call_off
+from service.viewer import Viewer
 
 log = logging.getLogger("samverkan.meetings")
 
@@ -55,6 +66,21 @@ def cancel_meeting(
     if day is None:
         raise MeetingError(f"DATE: give {DAY_RULE}")
     _check_convener(session, municipality_id, routine, by, now)
+    return call_off_allowed(session, municipality_id, routine_row, routine, day, now, horizon_days)
+
+
+def call_off_allowed(
+    session: Session,
+    municipality_id: int,
+    routine_row: models.Routine,
+    routine: Routine,
+    day: dt.date,
+    now: dt.datetime,
+    horizon_days: int,
+) -> str:
+    """Call off the meeting of `routine` held on `day`, once the caller has checked who is
+    asking (the command: a convener; the web app: a convener or a coordinator)."""
+    routine_key = routine.key
     occurrence, info = _find(session, municipality_id, routine, day)
     if info.start <= now:
         raise MeetingError("DATE: that meeting has already begun or passed")
@@ -132,3 +158,217 @@ def _find(
         if booking is not None and booking.start.astimezone(STOCKHOLM).date() == day:
             return occurrence.key, booking
     raise MeetingError("DATE: no booked meeting of that routine on that day")
+
+
+# --- the web app: who may see and change a routine meeting ----------------------------------
+
+
+class MeetingNotFound(Exception):
+    """No such meeting in the viewer's municipality, or not one the viewer may see."""
+
+
+class MeetingForbidden(Exception):
+    """The viewer may see the meeting but not change it."""
+
+
+class MeetingInputError(Exception):
+    """What was asked for breaks a rule: per form field, a Swedish message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def invited_to(session: Session, viewer: Viewer) -> set[tuple[str, str]]:
+    """(routine key, occurrence) of every meeting a message was planned or sent to the viewer
+    (also one cancelled since: someone told of a meeting still sees that it was called off)."""
+    me = viewer.email.strip().lower()
+    n, i = models.Notification, models.InviteRecord
+    planned = session.execute(
+        select(n.routine_key, n.occurrence)
+        .where(n.municipality_id == viewer.municipality_id)
+        .where(or_(n.person_id == viewer.person_id, func.lower(n.recipient_email) == me))
+        .distinct()
+    )
+    recorded = session.execute(
+        select(i.routine_key, i.occurrence)
+        .where(i.municipality_id == viewer.municipality_id)
+        .where(or_(i.person_id == viewer.person_id, i.recipient_email == me))
+        .distinct()
+    )
+    return {(k, o) for k, o in planned} | {(k, o) for k, o in recorded}
+
+
+def move_meeting(
+    session: Session,
+    viewer: Viewer,
+    routine_key: str,
+    occurrence: str,
+    date_text: str,
+    time_text: str,
+    now: dt.datetime,
+    horizon_days: int,
+) -> str:
+    """Move a booked routine meeting to another day or time, as `samverkan book` does (the
+    invitations go out again with a higher SEQUENCE). The convener or a coordinator only."""
+    municipality, routine_row, booking = _changeable(session, viewer, routine_key, occurrence, now)
+    routine = routine_spec(routine_row)
+    errors: dict[str, str] = {}
+    day = parse_day(date_text.strip())
+    if day is None:
+        errors["datum"] = "Skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2027-04-13."
+    at = _time(time_text.strip())
+    if at is None:
+        errors["tid"] = "Skriv tiden som TT:MM, till exempel 13:00."
+    if day is not None and at is not None:
+        year = int(occurrence) if occurrence.isdigit() else day.year
+        if day.year != year:
+            errors["datum"] = f"Mötet för {year} ska hållas under {year}."
+        check = check_booking(routine, day, at, occurrence_year=year, now=now)
+        for problem in check.problems:
+            errors.setdefault(_field(problem), _swedish(problem, day, at))
+    if errors:
+        raise MeetingInputError(errors)
+    assert day is not None and at is not None
+    outcome = book_routine_meeting(
+        session,
+        municipality.id,
+        routine_key,
+        day.isoformat(),
+        at.strftime("%H:%M"),
+        booking.location,
+        now,
+        horizon_days,
+    )
+    _audit(session, viewer, "meeting.move", routine_key, occurrence, booking.sequence, now)
+    return outcome
+
+
+def call_off_meeting(
+    session: Session,
+    viewer: Viewer,
+    routine_key: str,
+    occurrence: str,
+    now: dt.datetime,
+    horizon_days: int,
+) -> str:
+    """Call off a booked routine meeting, as `samverkan meeting cancel` does (a CANCEL to
+    everyone whose calendar holds it). The convener or a coordinator only."""
+    municipality, routine_row, booking = _changeable(session, viewer, routine_key, occurrence, now)
+    outcome = call_off_allowed(
+        session,
+        municipality.id,
+        routine_row,
+        routine_spec(routine_row),
+        local_date(booking.starts_at),
+        now,
+        horizon_days,
+    )
+    _audit(session, viewer, "meeting.cancel", routine_key, occurrence, booking.sequence, now)
+    return outcome
+
+
+def may_change(session: Session, viewer: Viewer, routine: Routine, today: dt.date) -> bool:
+    """Moving or calling off a routine meeting: its convener, or a coordinator."""
+    return viewer.is_coordinator or convenes(session, viewer, routine, today)
+
+
+def _changeable(
+    session: Session, viewer: Viewer, routine_key: str, occurrence: str, now: dt.datetime
+) -> tuple[models.Municipality, models.Routine, models.Booking]:
+    municipality, routine_row, booking = booked(session, viewer, routine_key, occurrence)
+    routine = routine_spec(routine_row)
+    if not may_change(session, viewer, routine, local_date(now)):
+        if (routine_key, occurrence) not in invited_to(session, viewer):
+            raise MeetingNotFound(routine_key)
+        raise MeetingForbidden(routine_key)
+    if booking.cancelled_at is not None:
+        raise MeetingInputError({"mote": "Mötet är redan inställt."})
+    if booking.starts_at <= now:
+        raise MeetingInputError({"mote": "Mötet har redan börjat eller hållits."})
+    return municipality, routine_row, booking
+
+
+def booked(
+    session: Session, viewer: Viewer, routine_key: str, occurrence: str
+) -> tuple[models.Municipality, models.Routine, models.Booking]:
+    routine_row = session.scalar(
+        select(models.Routine).where(
+            models.Routine.municipality_id == viewer.municipality_id,
+            models.Routine.key == routine_key,
+        )
+    )
+    if routine_row is None or not routine_row.active:
+        raise MeetingNotFound(routine_key)
+    booking = session.scalar(
+        select(models.Booking).where(
+            models.Booking.routine_id == routine_row.id, models.Booking.occurrence == occurrence
+        )
+    )
+    if booking is None:
+        raise MeetingNotFound(routine_key)
+    return session.get_one(models.Municipality, viewer.municipality_id), routine_row, booking
+
+
+def routine_spec(row: models.Routine) -> Routine:
+    spec = dict(row.spec)
+    spec.pop("attachment_files", None)
+    return Routine.model_validate(spec)
+
+
+def convenes(session: Session, viewer: Viewer, routine: Routine, today: dt.date) -> bool:
+    """Holds one of the routine's owner roles today."""
+    municipality = session.get_one(models.Municipality, viewer.municipality_id)
+    directory = load_directory(
+        session,
+        viewer.municipality_id,
+        dict(MunicipalitySettings.of(municipality).role_names),
+        person_id=viewer.person_id,
+    )
+    return bool(directory.resolve(routine.owners, today))
+
+
+def _time(text: str) -> dt.time | None:
+    if len(text) != 5 or text[2] != ":":
+        return None
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _field(problem: BookingProblem) -> str:
+    return {"date": "datum", "time": "tid"}.get(problem.field, "mote")
+
+
+def _swedish(problem: BookingProblem, day: dt.date, at: dt.time) -> str:
+    """The booking rule broken, in Swedish (a date and a clock time are not personal)."""
+    texts = {
+        BookingRule.MEETING: "Det här mötet bokas inte om här: ändra rutinen i profilen.",
+        BookingRule.MONTH: f"{day} ligger utanför den månad mötet ska hållas.",
+        BookingRule.WORKING_DAY: f"{day} är inte en arbetsdag.",
+        BookingRule.LOCAL_TIME: f"Klockan {at:%H:%M} finns inte den {day} (sommartid börjar).",
+        BookingRule.NO_OFFSET: "Ange svensk lokal tid utan tidszon.",
+        BookingRule.NOT_BEGUN: f"{day} kl. {at:%H:%M} har redan varit.",
+    }
+    return texts.get(problem.rule, "Tiden går inte att boka.")
+
+
+def _audit(
+    session: Session,
+    viewer: Viewer,
+    action: str,
+    routine_key: str,
+    occurrence: str,
+    sequence: int,
+    now: dt.datetime,
+) -> None:
+    session.add(
+        models.WebAudit(
+            municipality_id=viewer.municipality_id,
+            at=now,
+            actor_id=viewer.person_id,
+            action=action,
+            detail={"routine": routine_key, "occurrence": occurrence, "sequence": sequence},
+        )
+    )

@@ -23,4 +23,6 @@ class WebConfig:
     # "Att göra" looks this far ahead; the wheel calls an occurrence "due" this close.
     todo_weeks: int = 6
     due_days: int = 14
+    # How far ahead a re-plan writes outbox rows (a meeting moved or called off): Settings'.
+    horizon_days: int = 400
     clock: Clock = field(default_factory=SystemClock)

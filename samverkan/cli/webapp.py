@@ -241,7 +241,11 @@ def serve(sessions: object, settings: Settings, host: str, port: int, secure: bo
     from web.app import create_app
     from web.config import WebConfig
 
-    config = WebConfig(templates_dir=settings.templates_dir, secure_cookies=secure)
+    config = WebConfig(
+        templates_dir=settings.templates_dir,
+        secure_cookies=secure,
+        horizon_days=settings.horizon_days,
+    )
     app = create_app(sessions, config)  # type: ignore[arg-type]
     from web.oidc import OidcConfig, install
 

@@ -1,0 +1,136 @@
+"""Möten: the booked meetings the viewer may see, one meeting's invitees and answers, and
+moving or calling off a routine meeting.
+
+Each route: a rule, the viewer, a call into `service.meeting_views` (what is shown) or
+`service.meetings` (moving, calling off), a template. Who may see or change a meeting is
+decided there, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from service import meeting_views as views
+from service import meetings as changes
+from web.access import Rule, Viewer, rule
+from web.deps import Db, Refused, csrf, now, page, viewer
+
+router = APIRouter()
+
+Staff = Annotated[Viewer, Depends(viewer(Rule.STAFF))]
+RoutineKey = Annotated[str, Path(min_length=1, max_length=64)]
+Occurrence = Annotated[str, Path(min_length=1, max_length=32)]
+Reference = Annotated[str, Path(min_length=1, max_length=16)]
+Number = Annotated[int, Path(ge=1, le=1000)]
+Field = Annotated[str, Form(max_length=40)]
+
+NOT_FOUND = "Mötet finns inte, eller så hör det inte till dina möten."
+FORBIDDEN = "Bara den som kallar till mötet eller en samordnare kan flytta eller ställa in det."
+
+
+def _horizon(request: Request) -> int:
+    return int(request.app.state.config.horizon_days)
+
+
+@router.get("/moten")
+@rule(Rule.STAFF)
+def meetings(request: Request, session: Db, who: Staff) -> Response:
+    moment = now(request)
+    lines = views.meetings(session, who, moment)
+    return page(
+        request,
+        "meetings.html",
+        ahead=[m for m in lines if m.start >= moment],
+        past=[m for m in lines if m.start < moment],
+    )
+
+
+@router.get("/moten/rutin/{routine}/{occurrence}")
+@rule(Rule.STAFF)
+def routine_meeting(
+    request: Request, session: Db, who: Staff, routine: RoutineKey, occurrence: Occurrence
+) -> Response:
+    try:
+        meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
+    except changes.MeetingNotFound:
+        raise Refused(404, NOT_FOUND) from None
+    done = request.query_params.get("klart")
+    return page(request, "meetings_detail.html", meeting=meeting, done=done, errors={}, asked={})
+
+
+@router.post("/moten/rutin/{routine}/{occurrence}/flytta", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def move_meeting(
+    request: Request,
+    session: Db,
+    who: Staff,
+    routine: RoutineKey,
+    occurrence: Occurrence,
+    datum: Field = "",
+    tid: Field = "",
+) -> Response:
+    try:
+        changes.move_meeting(
+            session, who, routine, occurrence, datum, tid, now(request), _horizon(request)
+        )
+    except changes.MeetingNotFound:
+        raise Refused(404, NOT_FOUND) from None
+    except changes.MeetingForbidden:
+        raise Refused(403, FORBIDDEN) from None
+    except changes.MeetingInputError as exc:
+        meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
+        return page(
+            request,
+            "meetings_detail.html",
+            status=400,
+            meeting=meeting,
+            done=None,
+            errors=exc.errors,
+            asked={"datum": datum, "tid": tid},
+        )
+    return RedirectResponse(f"/moten/rutin/{routine}/{occurrence}?klart=flyttat", status_code=303)
+
+
+@router.get("/moten/rutin/{routine}/{occurrence}/stall-in")
+@rule(Rule.STAFF)
+def confirm_call_off(
+    request: Request, session: Db, who: Staff, routine: RoutineKey, occurrence: Occurrence
+) -> Response:
+    try:
+        meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
+    except changes.MeetingNotFound:
+        raise Refused(404, NOT_FOUND) from None
+    if not meeting.may_change:
+        raise Refused(403, FORBIDDEN)
+    return page(request, "meetings_cancel.html", meeting=meeting)
+
+
+@router.post("/moten/rutin/{routine}/{occurrence}/stall-in", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def call_off(
+    request: Request, session: Db, who: Staff, routine: RoutineKey, occurrence: Occurrence
+) -> Response:
+    try:
+        changes.call_off_meeting(session, who, routine, occurrence, now(request), _horizon(request))
+    except changes.MeetingNotFound:
+        raise Refused(404, NOT_FOUND) from None
+    except changes.MeetingForbidden:
+        raise Refused(403, FORBIDDEN) from None
+    except changes.MeetingInputError as exc:
+        raise Refused(409, " ".join(exc.errors.values())) from None
+    return RedirectResponse(f"/moten/rutin/{routine}/{occurrence}?klart=installt", status_code=303)
+
+
+@router.get("/moten/arende/{reference}/{number}")
+@rule(Rule.STAFF)
+def case_meeting(
+    request: Request, session: Db, who: Staff, reference: Reference, number: Number
+) -> Response:
+    try:
+        meeting = views.case_meeting(session, who, reference, number, now(request))
+    except changes.MeetingNotFound:
+        raise Refused(404, NOT_FOUND) from None
+    return page(request, "meetings_detail.html", meeting=meeting, done=None, errors={}, asked={})
