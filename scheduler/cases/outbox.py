@@ -389,7 +389,16 @@ def resync_handovers(session: Session, municipality_id: int, now: dt.datetime) -
         try:
             with session.begin_nested():
                 wanted = _unique(rows + handover)
-                created += sync_rows(session, subject, wanted, now, HANDED_OVER).created
+                synced = sync_rows(session, subject, wanted, now, HANDED_OVER)
+            created += synced.created
+            if not synced.created + synced.revived:
+                continue
+            log.info(
+                "%s: a meeting's participants changed hands; %d message(s) planned",
+                subject.label,
+                synced.created + synced.revived,
+                extra={"action": "case.handover", "reference": subject.reference},
+            )
         except ConfidentialityError:
             log.warning(
                 "%s was not re-synced: refused by the confidentiality rule",
