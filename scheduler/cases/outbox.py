@@ -370,8 +370,9 @@ def resync_handovers(session: Session, municipality_id: int, now: dt.datetime) -
     this, so a substitute's period starting on a later day is seen that day). Return the rows
     created. A case that cannot be re-synced (a confidentiality refusal) is logged and left."""
     created = 0
-    cases = session.scalars(
-        select(models.Case)
+    # Ids first: DISTINCT over a case's JSON columns is not defined on PostgreSQL.
+    ids = session.scalars(
+        select(models.Case.id)
         .join(models.CaseMeeting, models.CaseMeeting.case_id == models.Case.id)
         .where(
             models.Case.municipality_id == municipality_id,
@@ -382,7 +383,7 @@ def resync_handovers(session: Session, municipality_id: int, now: dt.datetime) -
         .distinct()
         .order_by(models.Case.id)
     ).all()
-    for case in cases:
+    for case in (session.get_one(models.Case, i) for i in ids):
         subject, rows, handover = _case_rows(session, case, now)
         if not handover:
             continue  # nothing changed hands (or all of it is sent): the rows stand
