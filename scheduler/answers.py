@@ -37,6 +37,8 @@ from core.errors import NotFoundError
 from models import Status
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
+from scheduler.cases import summary as case_summary
+from scheduler.cases.views import CASE
 from scheduler.identity import event_uid, message_id_for
 from scheduler.spec import ANSWERS_ROUTINE_KEY
 from scheduler.workdays import add_working_days
@@ -204,6 +206,7 @@ class Participant:
     cancelled: bool  # the last thing they were sent was a cancellation
     answer: str | None  # ACCEPTED, DECLINED, TENTATIVE, DELEGATED, or None
     answered_sequence: int | None
+    external: bool = False  # a guardian or pupil of a case meeting (an address only)
 
     @property
     def answered(self) -> bool:
@@ -237,10 +240,14 @@ class MeetingNotFound(NotFoundError):
 
 
 def meeting_answers(
-    session: Session, municipality_id: int, routine_key: str, occurrence: str
+    session: Session,
+    municipality_id: int,
+    routine_key: str,
+    occurrence: str,
+    uid: str | None = None,
 ) -> MeetingAnswers | None:
-    """Who was sent an invitation to this occurrence's meeting, and each one's answer;
-    None when no invitation to it was sent."""
+    """Who was sent an invitation to this occurrence's meeting (of a case's meetings, the one
+    with `uid`), and each one's answer; None when no invitation to it was sent."""
     rows = [
         r
         for r in session.scalars(
@@ -253,7 +260,7 @@ def meeting_answers(
             )
             .order_by(models.Notification.sent_at, models.Notification.id)
         )
-        if _is_invitation(r)
+        if _is_invitation(r, uid)
     ]
     if not rows:
         return None
@@ -284,6 +291,7 @@ def meeting_answers(
                 cancelled=(_meeting_of(row) or {}).get("method") == "CANCEL",
                 answer=answer.partstat if answer else None,
                 answered_sequence=answer.sequence if answer else None,
+                external=bool(recipient.get("external")),
             )
         )
     organizer = meeting.get("organizer") or {}
@@ -348,6 +356,7 @@ def plan_summaries(session: Session, now: dt.datetime) -> int:
     created = 0
     for municipality in session.scalars(select(models.Municipality)):
         wanted = _wanted_summaries(session, municipality, now)
+        wanted += _wanted_case_summaries(session, municipality, now)
         scope = and_(
             models.Notification.municipality_id == municipality.id,
             models.Notification.routine_key == ANSWERS_ROUTINE_KEY,
@@ -427,6 +436,62 @@ def _wanted_summaries(
     return wanted
 
 
+def _wanted_case_summaries(
+    session: Session, municipality: models.Municipality, now: dt.datetime
+) -> list[outbox.Wanted]:
+    """The case owner's summary for each booked meeting of an active case still to come whose
+    invitations (as the meeting stands) went out. Its context holds the neutral reference only."""
+    send_time = dt.time.fromisoformat(municipality.calendar["send_time"])
+    domain = municipality.sender_email.rsplit("@", 1)[1]
+    wanted = []
+    for meeting in case_summary.meetings_ahead(session, municipality, now):
+        view = meeting_answers(session, municipality.id, CASE, meeting.reference, meeting.uid)
+        if view is None or not view.invited or view.sequence != meeting.sequence:
+            continue
+        due = summary_due(meeting.start, send_time)
+        if due < now:
+            continue
+        owner = meeting.owner
+        key = summary_key(municipality.key, CASE, meeting.occurrence, meeting.sequence, owner.key)
+        wanted.append(
+            outbox.Wanted(
+                key=key,
+                municipality_id=municipality.id,
+                routine_key=ANSWERS_ROUTINE_KEY,
+                occurrence=meeting.occurrence,
+                purpose=f"{SUMMARY_PURPOSE}-{CASE}-m{meeting.number}-v{meeting.sequence}",
+                message_id=message_id_for(key, domain),
+                template=SUMMARY_TEMPLATE,
+                context={
+                    "municipality": municipality.name,
+                    "sender": {
+                        "name": municipality.sender_name,
+                        "email": municipality.sender_email,
+                    },
+                    "routine": {"key": CASE, "name": "Samverkansmöte"},
+                    "occurrence": {"key": meeting.occurrence},
+                    "case_meeting": {
+                        "reference": meeting.reference,
+                        "number": meeting.number,
+                    },
+                    "booked": {
+                        "uid": meeting.uid,
+                        "sequence": meeting.sequence,
+                        "start": meeting.start.astimezone(STOCKHOLM).isoformat(),
+                        "end": meeting.end.astimezone(STOCKHOLM).isoformat(),
+                    },
+                    "recipient": {"name": owner.name},
+                },
+                person_id=owner.id,
+                roles=(),
+                recipient_email=owner.email,
+                recipient_name=owner.name,
+                due_at=due,
+            )
+        )
+    return wanted
+
+
 def _convener(
     session: Session, municipality_id: int, view: MeetingAnswers, routine: str, occurrence: str
 ) -> models.Person | None:
@@ -462,6 +527,9 @@ def summary_context(session: Session, row: models.Notification) -> dict[str, Any
     context = dict(row.context)
     booked = context.get("booked") or {}
     routine = (context.get("routine") or {}).get("key", "")
+    case_meeting = context.get("case_meeting")
+    if case_meeting:
+        return _case_summary_context(session, row, context, case_meeting, booked)
     view = meeting_answers(session, row.municipality_id, routine, row.occurrence)
     participants: Sequence[Participant] = view.invited if view is not None else []
     missing = [p for p in participants if not p.answered]
@@ -470,5 +538,36 @@ def summary_context(session: Session, row: models.Notification) -> dict[str, Any
     context["not_answered"] = [
         {"name": p.name, "roles": list(p.roles)} for p in sorted(missing, key=lambda p: p.name)
     ]
+    context["booked"] = booked
+    return context
+
+
+def _case_summary_context(
+    session: Session,
+    row: models.Notification,
+    context: dict[str, Any],
+    case_meeting: dict[str, Any],
+    booked: dict[str, Any],
+) -> dict[str, Any]:
+    """A case meeting's summary: staff who have not answered by name and role, everyone else
+    (guardians, pupils) only counted: nothing in it may identify the child."""
+    municipality = session.get_one(models.Municipality, row.municipality_id)
+    view = meeting_answers(
+        session, row.municipality_id, CASE, str(case_meeting["reference"]), booked.get("uid")
+    )
+    participants: Sequence[Participant] = view.invited if view is not None else []
+    missing = [p for p in participants if not p.answered]
+    named = [
+        p
+        for p in missing
+        if case_summary.named_in_summary(session, municipality, p.person_id, p.external)
+    ]
+    context["invited_count"] = len(participants)
+    context["answered_count"] = len(participants) - len(missing)
+    context["not_answered"] = [
+        {"name": p.name, "roles": list(p.roles)} for p in sorted(named, key=lambda p: p.name)
+    ]
+    context["others_not_answered"] = len(missing) - len(named)
+    context["missing_count"] = len(missing)
     context["booked"] = booked
     return context

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 import models
 from scheduler import lifecycle, outbox
 from scheduler.calendar import STOCKHOLM
+from scheduler.cases.outbox import resync_handovers
 from scheduler.directory import Holder, RoleDirectory, load_directory
 from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
 from scheduler.municipality import MunicipalitySettings
@@ -493,6 +494,9 @@ def replan(
     synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
     # A retry carrying an older SEQUENCE than the booking's must not overtake the update.
     outbox.supersede_pending(session, municipality_id, now)
+    # Case meetings whose participants changed hands after the invitation went out (their
+    # rows are case work's: re-synced through its own outbox side, its privacy rules).
+    resync_handovers(session, municipality_id, now)
     return PlanResult(
         created=synced.created,
         updated=synced.updated,

@@ -113,7 +113,7 @@ def _prepare(
         row = session.get_one(models.Notification, notification_id)
         # An invitation older than what the recipient has, or a CANCEL of one they do not
         # hold, is not sent (the record of who was sent what: scheduler/outbox/invites.py).
-        refusal = send_time_refusal(session, row) or outbox.refusal(session, row)
+        refusal = send_time_refusal(session, row, as_of) or outbox.refusal(session, row)
         if refusal is not None:
             _cancel_at_send(session, row, as_of, refusal)
             return DeliveryOutcome.CANCELLED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -9,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
+from scheduler.calendar import local_date
+from scheduler.cases.handover import LEAVES, handed_over, still_participant
 from scheduler.cases.messages import plan_case, plan_report
 from scheduler.cases.recipients import recipient_problem
 from scheduler.cases.subjects import (
@@ -27,7 +30,9 @@ from scheduler.cases.views import REPORT
 log = logging.getLogger("samverkan.cases")
 
 
-def send_time_refusal(session: Session, row: models.Notification) -> str | None:
+def send_time_refusal(
+    session: Session, row: models.Notification, as_of: dt.datetime | None = None
+) -> str | None:
     """Why this case or report message must not be sent now, or None to send it.
 
     Defence in depth: nothing goes to an external recipient of a subject that concerns
@@ -55,8 +60,37 @@ def send_time_refusal(session: Session, row: models.Notification) -> str | None:
             extra={"action": "deliver.confidentiality_refused", "notification": row.id},
         )
         return "refused: the subject concerns suspected violence or abuse (confidentiality)"
-    if row.purpose not in purposes:
+    return _no_longer_called_for(session, municipality, subject, row, purposes, as_of)
+
+
+def _no_longer_called_for(
+    session: Session,
+    municipality: models.Municipality,
+    subject: Subject,
+    row: models.Notification,
+    purposes: set[str],
+    as_of: dt.datetime | None,
+) -> str | None:
+    """Why the subject's state no longer calls for the row (None: it does). A hand-over row
+    (scheduler/cases/handover.py) is called for while its invitation is; a CANCEL to one who
+    leaves, only while they are still not a participant today."""
+    if row.purpose in purposes:
+        return None
+    handed = handed_over(row.purpose)
+    if handed is None or handed[0] not in purposes:
         return "no longer applies: the report or case changed since it was planned"
+    invitation, kind = handed
+    if kind != LEAVES:
+        return None
+    case = _find(session, models.Case, row)
+    assert case is not None  # found by _planned_purposes
+    view = case_view(session, case)
+    plan = plan_case(view, rules_of(municipality), send_time_of(municipality), None)
+    message = next(m for m in plan if m.purpose == invitation)
+    moment = as_of or row.due_at
+    on = local_date(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC))
+    if still_participant(session, municipality, subject, view, message, row.recipient_email, on):
+        return "no longer applies: the recipient is a participant of the meeting again"
     return None
 
 

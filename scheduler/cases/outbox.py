@@ -29,6 +29,7 @@ from scheduler.cases.context import (
     message_context,
     report_facts,
 )
+from scheduler.cases.handover import changes as handover_changes
 from scheduler.cases.messages import PlannedMessage, plan_case, plan_report
 from scheduler.cases.recipients import (
     Resolved,
@@ -48,6 +49,7 @@ from scheduler.cases.subjects import (
     rules_of,
     send_time_of,
 )
+from scheduler.cases.views import CaseState, CaseView, MeetingState
 from scheduler.identity import idempotency_key, message_id_for
 from scheduler.outbox import SyncResult as SyncResult  # re-exported for case work
 from scheduler.privacy import refuse_identity_number, refuse_in_context
@@ -295,7 +297,19 @@ def report_plan(session: Session, report: models.Report) -> tuple[Subject, list[
     return subject, build_rows(session, municipality, subject, plan, base, {})
 
 
-def case_plan(session: Session, case: models.Case) -> tuple[Subject, list[CaseRow]]:
+def case_plan(
+    session: Session, case: models.Case, now: dt.datetime | None = None
+) -> tuple[Subject, list[CaseRow]]:
+    """Every row the case's current state calls for; with `now`, also the hand-over of its
+    meetings' invitations already out (scheduler/cases/handover.py)."""
+    subject, rows, handover = _case_rows(session, case, now)
+    return subject, _unique(rows + handover)
+
+
+def _case_rows(
+    session: Session, case: models.Case, now: dt.datetime | None
+) -> tuple[Subject, list[CaseRow], list[CaseRow]]:
+    """The case's planned rows, and (with `now`) its hand-over rows."""
     municipality = session.get_one(models.Municipality, case.municipality_id)
     rules = rules_of(municipality)
     view = case_view(session, case)
@@ -307,4 +321,89 @@ def case_plan(session: Session, case: models.Case) -> tuple[Subject, list[CaseRo
     meetings = {
         m.number: meeting_context(municipality, subject, m, rules, owner) for m in view.meetings
     }
-    return subject, build_rows(session, municipality, subject, plan, base, meetings)
+    rows = build_rows(session, municipality, subject, plan, base, meetings)
+    handover = (
+        []
+        if now is None
+        else _handover_rows(session, municipality, subject, view, plan, base, meetings, now)
+    )
+    return subject, rows, handover
+
+
+def _handover_rows(
+    session: Session,
+    municipality: models.Municipality,
+    subject: Subject,
+    view: CaseView,
+    plan: list[PlannedMessage],
+    base: dict[str, Any],
+    meetings: dict[int, dict[str, Any]],
+    now: dt.datetime,
+) -> list[CaseRow]:
+    domain = domain_of(municipality)
+    rows = []
+    for change in handover_changes(session, municipality, subject, view, plan, meetings, now):
+        message, found = change.message, change.recipient
+        if change.cancel and withheld(session, municipality, subject, message, found):
+            continue
+        context = message_context(base, message, found, meetings)
+        if change.cancel:
+            context["meeting"] = {**context["meeting"], "method": "CANCEL"}
+        rows.append(_row(municipality.key, subject, message, found, context, domain))
+    return rows
+
+
+def _unique(rows: list[CaseRow]) -> list[CaseRow]:
+    """One row per key (a hand-over REQUEST can be the plan's own invitation row)."""
+    unique: dict[str, CaseRow] = {}
+    for row in rows:
+        unique.setdefault(row.key, row)
+    return list(unique.values())
+
+
+HANDED_OVER = "a participant of the case meeting changed"
+
+
+def resync_handovers(session: Session, municipality_id: int, now: dt.datetime) -> int:
+    """Re-sync every active case with a booked meeting still ahead whose participants changed
+    since its invitation went out (the re-plan at load, at a routine command and nightly asks
+    this, so a substitute's period starting on a later day is seen that day). Return the rows
+    created. A case that cannot be re-synced (a confidentiality refusal) is logged and left."""
+    created = 0
+    # Ids first: DISTINCT over a case's JSON columns is not defined on PostgreSQL.
+    ids = session.scalars(
+        select(models.Case.id)
+        .join(models.CaseMeeting, models.CaseMeeting.case_id == models.Case.id)
+        .where(
+            models.Case.municipality_id == municipality_id,
+            models.Case.state == CaseState.ACTIVE.value,
+            models.CaseMeeting.state == MeetingState.BOOKED.value,
+            models.CaseMeeting.starts_at > now,
+        )
+        .distinct()
+        .order_by(models.Case.id)
+    ).all()
+    for case in (session.get_one(models.Case, i) for i in ids):
+        subject, rows, handover = _case_rows(session, case, now)
+        if not handover:
+            continue  # nothing changed hands (or all of it is sent): the rows stand
+        try:
+            with session.begin_nested():
+                wanted = _unique(rows + handover)
+                synced = sync_rows(session, subject, wanted, now, HANDED_OVER)
+            created += synced.created
+            if not synced.created + synced.revived:
+                continue
+            log.info(
+                "%s: a meeting's participants changed hands; %d message(s) planned",
+                subject.label,
+                synced.created + synced.revived,
+                extra={"action": "case.handover", "reference": subject.reference},
+            )
+        except ConfidentialityError:
+            log.warning(
+                "%s was not re-synced: refused by the confidentiality rule",
+                subject.label,
+                extra={"action": "case.handover_refused", "reference": subject.reference},
+            )
+    return created

@@ -45,7 +45,7 @@ def sync_case(session: Session, case: models.Case, now: dt.datetime, reason: str
     """Bring the case's outbox rows in line with its current state's plan."""
     session.flush()
     session.expire(case, ["meetings", "sip_items"])
-    subject, rows = case_plan(session, case)
+    subject, rows = case_plan(session, case, now)
     return sync_rows(session, subject, rows, now, reason)
 
 
