@@ -34,7 +34,7 @@ from scheduler.spec import RESERVED_ROUTINE_KEYS
 from service.profilecheck import ValidProfile, validate_profile
 from service.profilesync import LoadResult, load_profile
 from service.viewer import Viewer
-from service.yamlsource import MAX_BYTES
+from service.yamlsource import MAX_BYTES, parse_bytes
 
 DEFAULT_HORIZON_DAYS = 400
 AUDIT_ACTION = "profile.apply"
@@ -464,19 +464,38 @@ def upload_path(session: Session, viewer: Viewer) -> Path:
     return Path(municipality.profile_path)
 
 
-def _own(session: Session, viewer: Viewer, valid: ValidProfile) -> None:
+def _own(session: Session, viewer: Viewer, key: object) -> None:
     municipality = session.get_one(models.Municipality, viewer.municipality_id)
-    if not viewer.is_coordinator or valid.profile.municipality.key != municipality.key:
+    if not viewer.is_coordinator or key != municipality.key:
         raise NotYours("the profile is not this coordinator's municipality's")
+
+
+def _claimed_key(raw: bytes) -> object:
+    """The municipality key an upload names, read before it is validated (so another
+    municipality's profile is refused as such, whatever else is wrong with it)."""
+    try:
+        data = parse_bytes(raw, Path("upload")).data
+    except ProfileError:
+        return None
+    section = data.get("municipality") if isinstance(data, dict) else None
+    return section.get("key") if isinstance(section, dict) else None
+
+
+def _valid_upload(session: Session, viewer: Viewer, raw: bytes, now: dt.datetime) -> ValidProfile:
+    from scheduler.calendar import local_date
+
+    claimed = _claimed_key(raw)
+    if claimed is not None:
+        _own(session, viewer, claimed)
+    valid = validate(Upload(raw, upload_path(session, viewer)), local_date(now))
+    _own(session, viewer, valid.profile.municipality.key)
+    return valid
 
 
 def preview_upload(
     session: Session, viewer: Viewer, raw: bytes, now: dt.datetime, horizon_days: int
 ) -> ProfileChanges:
-    from scheduler.calendar import local_date
-
-    valid = validate(Upload(raw, upload_path(session, viewer)), local_date(now))
-    _own(session, viewer, valid)
+    valid = _valid_upload(session, viewer, raw, now)
     return preview_valid(session, valid, now, horizon_days)
 
 
@@ -490,12 +509,9 @@ def apply_upload(
     horizon_days: int,
 ) -> LoadResult:
     """Load exactly the previewed text, on the database as it was previewed; audited."""
-    from scheduler.calendar import local_date
-
     if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), sha256):
         raise StalePreview("the text is not the one previewed")
-    valid = validate(Upload(raw, upload_path(session, viewer)), local_date(now))
-    _own(session, viewer, valid)
+    valid = _valid_upload(session, viewer, raw, now)
     current = read_state(session, viewer.municipality_id)
     if not hmac.compare_digest(current.digest, state):
         raise StalePreview("the database changed since the preview")

@@ -36,6 +36,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # A failed message of Exempelby: the other municipality's coordinator does not find it.
     ("POST", "/leveranslogg/{notification_id}/skicka-igen"): COORDINATOR_PAGE
     | {"samordnare": 303, "annan": 404, ANON: 403},
+    ("GET", "/profil"): COORDINATOR_PAGE,
+    # Without a file (or the previewed text): a coordinator's request is incomplete.
+    ("POST", "/profil/granska"): COORDINATOR_PAGE | {"samordnare": 400, "annan": 400, ANON: 403},
+    ("POST", "/profil/verkstall"): COORDINATOR_PAGE | {"samordnare": 400, "annan": 400, ANON: 403},
     ("GET", "/feeds/{token}.ics"): dict.fromkeys(KINDS, 404),  # no such token
     ("GET", "/healthz"): PUBLIC_OK,
     ("GET", "/metrics"): PUBLIC_OK,
