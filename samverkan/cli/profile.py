@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +14,23 @@ from core.dates import FIRST_YEAR, LAST_YEAR
 from models.db import transaction
 from samverkan.cli import common
 from samverkan.cli.common import MunicipalityOption, NowOption, console
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from service.profiles import ValidProfile
+
+# The preview's groups (service.profilepreview.ProfileChanges.counts), in this output's words.
+COUNTS = {
+    "nya": "new",
+    "flyttade": "moved",
+    "inställda": "cancelled",
+    "ändrade mottagare": "with other recipients",
+    "ändrat innehåll": "reworded",
+    "kallelser": "invitations",
+    "personer": "people",
+    "bokningar": "bookings",
+}
 
 
 def load(
@@ -84,17 +101,17 @@ def plan(
     console.print(table)
 
 
-def _dry_run(valid: object, moment: object, horizon_days: int) -> None:
+def _dry_run(valid: ValidProfile, moment: dt.datetime, horizon_days: int) -> None:
     """The changes a load would make, computed in a transaction that is rolled back."""
     from service.profilepreview import preview_valid
 
     sessions = common.runtime().sessions
     with sessions() as session:
         try:
-            changes = preview_valid(session, valid, moment, horizon_days)  # type: ignore[arg-type]
+            changes = preview_valid(session, valid, moment, horizon_days)
         finally:
             session.rollback()
-    counts = ", ".join(f"{v} {k}" for k, v in changes.counts.items())
+    counts = ", ".join(f"{v} {COUNTS[k]}" for k, v in changes.counts.items())
     console.print(f"{changes.municipality}: dry run, nothing was changed ({counts})")
     if changes.empty:
         console.print("Loading this profile would change nothing.")
