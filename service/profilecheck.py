@@ -47,9 +47,10 @@ class ValidProfile:
     attachments: dict[str, list[Attachment]]  # routine key → files
 
 
-def validate_profile(path: Path, today: dt.date) -> ValidProfile:
-    """Read and check `path` completely; raise ProfileError listing every problem found."""
-    raw = read_profile_bytes(path)
+def validate_profile(path: Path, today: dt.date, raw: bytes | None = None) -> ValidProfile:
+    """Read and check `path` (or `raw`, read as if it were `path`) completely; raise
+    ProfileError listing every problem found."""
+    raw = read_profile_bytes(path) if raw is None else raw
     located = parse_bytes(raw, path)
     if not isinstance(located.data, dict):
         raise ProfileError(

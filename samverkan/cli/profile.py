@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,10 +15,31 @@ from models.db import transaction
 from samverkan.cli import common
 from samverkan.cli.common import MunicipalityOption, NowOption, console
 
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from service.profiles import ValidProfile
+
+# The preview's groups (service.profilepreview.ProfileChanges.counts), in this output's words.
+COUNTS = {
+    "nya": "new",
+    "flyttade": "moved",
+    "inställda": "cancelled",
+    "ändrade mottagare": "with other recipients",
+    "ändrat innehåll": "reworded",
+    "kallelser": "invitations",
+    "personer": "people",
+    "bokningar": "bookings",
+}
+
 
 def load(
     profile: Annotated[Path, typer.Argument(help="The municipality's profile (YAML).")],
     now: NowOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what loading would change; change nothing."),
+    ] = False,
 ) -> None:
     """Validate a profile and load it; re-plans the messages still to come."""
     from scheduler.calendar import local_date
@@ -28,6 +49,9 @@ def load(
     common.prepare(settings)
     moment = common.now(now)
     valid = validate_profile(profile, local_date(moment))
+    if dry_run:
+        _dry_run(valid, moment, settings.horizon_days)
+        return
     with transaction(common.runtime().sessions) as session:
         result = load_profile(session, valid, moment, settings.horizon_days)
     state = "loaded" if result.changed else "unchanged"
@@ -73,5 +97,60 @@ def plan(
             str(len(item["recipients"])),
             item["subject"],
             state,  # printed as written: the console has markup off
+        )
+    console.print(table)
+
+
+def _dry_run(valid: ValidProfile, moment: dt.datetime, horizon_days: int) -> None:
+    """The changes a load would make, computed in a transaction that is rolled back."""
+    from service.profilepreview import preview_valid
+
+    sessions = common.runtime().sessions
+    with sessions() as session:
+        try:
+            changes = preview_valid(session, valid, moment, horizon_days)
+        finally:
+            session.rollback()
+    counts = ", ".join(f"{v} {COUNTS[k]}" for k, v in changes.counts.items())
+    console.print(f"{changes.municipality}: dry run, nothing was changed ({counts})")
+    if changes.empty:
+        console.print("Loading this profile would change nothing.")
+        return
+    table = Table(title="What loading would change", show_lines=False)
+    for column in ("change", "due", "routine", "occurrence", "message", "recipients"):
+        table.add_column(column)
+    groups = (
+        ("new", changes.added),
+        ("moved", changes.moved),
+        ("cancelled", changes.cancelled),
+        ("recipients", changes.recipients),
+        ("reworded", changes.reworded),
+    )
+    for label, items in groups:
+        for item in items:
+            due = f"{item.old_due} → {item.due}" if item.old_due else item.due
+            who = ", ".join(item.recipients)
+            if item.added or item.removed:
+                who = " ".join([*(f"+{p}" for p in item.added), *(f"-{p}" for p in item.removed)])
+            table.add_row(label, due, item.routine_name, item.occurrence, item.purpose, who)
+    for invitation in changes.invitations:
+        table.add_row(
+            f"invitation {invitation.method}",
+            "",
+            invitation.routine_name,
+            invitation.occurrence,
+            "",
+            ", ".join(invitation.recipients),
+        )
+    for person in changes.people:
+        table.add_row(f"person: {person.change}", "", "", "", "", person.name)
+    for booking in changes.bookings:
+        table.add_row(
+            "booking",
+            f"{booking.old} → {booking.new}",
+            booking.routine_name,
+            booking.occurrence,
+            "",
+            "",
         )
     console.print(table)

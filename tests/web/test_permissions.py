@@ -50,6 +50,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # No meeting booked in the case: found by nobody (tests/web/test_meetings.py books one).
     ("GET", "/moten/arende/{reference}/{number}"): STAFF_PAGE
     | {u: 404 for u in USERS if u != "ingenroll"},
+    ("GET", "/profil"): COORDINATOR_PAGE,
+    # Without a file (or the previewed text): a coordinator's request is incomplete.
+    ("POST", "/profil/granska"): COORDINATOR_PAGE | {"samordnare": 400, "annan": 400, ANON: 403},
+    ("POST", "/profil/verkstall"): COORDINATOR_PAGE | {"samordnare": 400, "annan": 400, ANON: 403},
     ("GET", "/feeds/{token}.ics"): dict.fromkeys(KINDS, 404),  # no such token
     ("GET", "/healthz"): PUBLIC_OK,
     ("GET", "/metrics"): PUBLIC_OK,
