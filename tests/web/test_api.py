@@ -532,3 +532,60 @@ def test_a_canary_in_the_reference_is_refused_and_not_echoed(world: World) -> No
         assert answer.status_code == 422
         assert answer.json()["field"] == "reference"
         assert "1236" not in answer.text
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shell(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """`samverkan` commands pointed at the world's own database."""
+    import worker.runtime
+
+    url = engine_of(world).url.render_as_string(hide_password=False)
+    for key in [k for k in os.environ if k.startswith("SAMVERKAN_")]:
+        if not key.startswith("SAMVERKAN_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SAMVERKAN_DATABASE_URL", url)
+    monkeypatch.setenv("SAMVERKAN_LOG_LEVEL", "WARNING")
+    monkeypatch.setattr(worker.runtime, "_settings", None)
+    monkeypatch.setattr(worker.runtime, "_runtime", None)
+    yield world
+    if worker.runtime._runtime is not None:
+        worker.runtime._runtime.close()
+
+
+def test_api_token_new_prints_a_token_once_that_works_until_revoked(shell: World) -> None:
+    code, printed = run_cli(
+        "api-token", "new", "e-tjanst", "--as", "linda-karlsson", "-m", "exempel"
+    )
+    assert code == 0, printed
+    token = printed.strip().splitlines()[-1]
+    assert len(token) >= 43
+    assert token not in repr(rows(shell))
+    client = shell.client()
+    answer = client.get(f"/api/reports/{shell.report}", headers=bearer(token))
+    assert answer.status_code == 200
+    code, printed = run_cli("api-token", "revoke", "e-tjanst", "-m", "exempel")
+    assert code == 0 and "1 API token(s) revoked" in printed
+    assert client.get(f"/api/reports/{shell.report}", headers=bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["new", "Lisa 120315-1236", "--as", "linda-karlsson"], "SYSTEM-NAME"),
+        (["new", "e-tjanst", "--as", "lisa-120315-1236"], "--as"),
+        (["new", "e-tjanst", "--as", "anna"], "--as"),  # a person of the other municipality
+        (["revoke", "ingen-sadan"], "SYSTEM-NAME"),
+    ],
+)
+def test_api_token_refuses_what_names_nothing_without_repeating_it(
+    shell: World, args: list[str], named: str
+) -> None:
+    before = rows(shell)
+    code, printed = run_cli("api-token", *args, "-m", "exempel")
+    assert code == 2
+    assert named in printed
+    assert "1236" not in printed and "Lisa" not in printed and "ingen-sadan" not in printed
+    assert rows(shell) == before

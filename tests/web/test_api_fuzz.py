@@ -7,7 +7,7 @@ world's real report or case, so the bodies also reach the case rules. Every answ
 by schemathesis's checks: no 5xx, the status code and the content type are documented, the
 body conforms to its schema, a request that breaks the schema is refused, a request without the
 token is refused. Examples per operation and mode: SAMVERKAN_TEST_API_FUZZ_EXAMPLES (default
-15, about 30 s in all on the shared two-core machine). The figures are printed (pytest -s) and
+12, about 30 s in all on the shared two-core machine). The figures are printed (pytest -s) and
 recorded as properties of the test (junit XML).
 """
 
@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.web.conftest import World
 from tests.web.test_api import new_token
 
-EXAMPLES = int(os.environ.get("SAMVERKAN_TEST_API_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("SAMVERKAN_TEST_API_FUZZ_EXAMPLES", "12"))
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
 
