@@ -2,6 +2,7 @@
 
 from models.accounts import Account, FeedToken, Heartbeat, SignInAttempt, WebAudit, WebSecret
 from models.answers import Answer
+from models.apitokens import ApiToken
 from models.base import Base, UtcDateTime
 from models.cases import (
     Case,
@@ -21,6 +22,7 @@ __all__ = [
     "OPEN_STATUSES",
     "Account",
     "Answer",
+    "ApiToken",
     "Base",
     "Booking",
     "Case",

@@ -8,7 +8,10 @@ enumerates the routes to check each rule for every kind of user.
 - signed_in: any signed-in person, role or not (the start page, signing out);
 - staff: a person holding at least one role today in their municipality; what they see is
   narrowed to their units and cases by the page queries in `service`;
-- coordinator: a person holding the coordinator role (`samordnare`) today.
+- coordinator: a person holding the coordinator role (`samordnare`) today;
+- api: a system with a live API token (web/api.py); no session cookie and no CSRF token: the
+  token names the municipality and the person the system acts as, and the service's
+  permission checks decide the rest.
 
 A person is only ever shown rows of their own municipality: every page query in `service`
 (`service.viewer`) starts from `Viewer.municipality_id`.
@@ -30,6 +33,7 @@ class Rule(StrEnum):
     SIGNED_IN = "signed_in"
     STAFF = "staff"
     COORDINATOR = "coordinator"
+    API = "api"
 
 
 # endpoint name -> rule; filled by the `rule` decorator as the route modules are imported.

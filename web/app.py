@@ -23,8 +23,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from web import auth, meetings, ops, pages, profiles, signin
-from web.access import RULES
+from web import api, auth, meetings, ops, pages, profiles, signin
+from web.access import RULES, Rule
 from web.config import WebConfig
 from web.deps import Refused, SignInNeeded, csrf, page
 from worker.render import Renderer
@@ -43,7 +43,7 @@ def create_app(sessions: sessionmaker[Session], config: WebConfig | None = None)
         loader=FileSystemLoader(config.templates_dir / "web"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
-    for module in (signin, pages, ops, meetings, profiles):
+    for module in (signin, pages, ops, meetings, profiles, api):
         # The routes themselves, not `include_router`: this FastAPI wraps an included router
         # in one opaque route, and `check_routes` and the permission test read each route.
         app.router.routes.extend(module.router.routes)
@@ -54,13 +54,18 @@ def create_app(sessions: sessionmaker[Session], config: WebConfig | None = None)
 
 
 def check_routes(app: FastAPI) -> None:
-    """Every route has an access rule; every POST route checks the CSRF token."""
+    """Every route has an access rule; every POST route checks the CSRF token, except the
+    API's, which take a token and never a session cookie (web/api.py)."""
     for route in app.routes:
         if not isinstance(route, APIRoute):
             continue
         if route.endpoint.__name__ not in RULES:
             raise RuntimeError(f"route {route.path} has no access rule (web.access.rule)")
         calls = {d.call for d in route.dependant.dependencies}
+        if RULES[route.endpoint.__name__] is Rule.API:
+            if api.caller not in calls or csrf in calls:
+                raise RuntimeError(f"API route {route.path} must take the token, not the cookie")
+            continue
         if "POST" in (route.methods or set()) and csrf not in calls:
             raise RuntimeError(f"POST {route.path} does not check the CSRF token")
 

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from samverkan.cli import booking, cases, meetings, profile, reports, run, webapp
+from samverkan.cli import api, booking, cases, meetings, profile, reports, run, webapp
 from samverkan.cli.common import stderr
 from samverkan.cli.errors import run_guarded
 
@@ -40,6 +40,7 @@ app.add_typer(cases.app, name="case")
 app.add_typer(meetings.app, name="meeting")
 app.add_typer(webapp.user_app, name="user")
 app.add_typer(webapp.feed_app, name="feed")
+app.add_typer(api.app, name="api-token")
 app.command("web")(webapp.web)
 
 

@@ -264,6 +264,8 @@ STEPS = [
     Step(("user", "disable"), {"person": "rut", **M}),
     Step(("feed", "new"), {"person": "rut", **M}),
     Step(("feed", "revoke"), {"person": "rut", **M}),
+    Step(("api-token", "new"), {"system": "arendesystem", "as_person": "rut", **M}),
+    Step(("api-token", "revoke"), {"system": "arendesystem", **M}),
     Step(("web",), {"host": "127.0.0.1", "port": "8000"}, run=False),
     Step(("worker",), {"concurrency": "1", "pool": "solo"}, run=False),
     Step(("run",), {"concurrency": "1"}, run=False),

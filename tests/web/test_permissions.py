@@ -12,7 +12,9 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
-from tests.web.conftest import USERS, World, csrf_of, failed_row
+from models.db import transaction
+from service import apitokens
+from tests.web.conftest import NOW, USERS, World, csrf_of, failed_row, municipality_id
 
 ANON = "anon"
 KINDS = [ANON, *USERS]
@@ -58,6 +60,31 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/healthz"): PUBLIC_OK,
     ("GET", "/metrics"): PUBLIC_OK,
     ("GET", "/static"): PUBLIC_OK,
+    # The JSON API: a visitor has no token (401); every other kind calls with a token acting as
+    # that person (a session cookie is never enough). Exempelby's report (to the intake unit of
+    # Norr) and case (owned by the rektor); the other municipality's token finds neither.
+    ("GET", "/openapi.json"): PUBLIC_OK,
+    ("POST", "/api/reports"): {ANON: 401, "annan": 422} | {u: 201 for u in USERS if u != "annan"},
+    ("GET", "/api/reports/{reference}"): {ANON: 401, "mottagning": 200, "annan": 404}
+    | {u: 403 for u in ("samordnare", "rektor", "familj", "ingenroll")},
+    ("POST", "/api/reports/{reference}/receipt"): {ANON: 401, "mottagning": 200, "annan": 404}
+    | {u: 403 for u in ("samordnare", "rektor", "familj", "ingenroll")},
+    ("POST", "/api/cases"): {ANON: 401, "annan": 422} | {u: 201 for u in USERS if u != "annan"},
+    ("GET", "/api/cases/{reference}"): {ANON: 401, "rektor": 200, "familj": 200, "annan": 404}
+    | {u: 403 for u in ("samordnare", "mottagning", "ingenroll")},
+    ("POST", "/api/cases/{reference}/consent"): {ANON: 401, "rektor": 200, "annan": 404}
+    | {u: 403 for u in ("samordnare", "familj", "mottagning", "ingenroll")},
+    ("POST", "/api/cases/{reference}/meetings"): {ANON: 401, "rektor": 200, "annan": 404}
+    | {u: 403 for u in ("samordnare", "familj", "mottagning", "ingenroll")},
+    ("POST", "/api/cases/{reference}/close"): {ANON: 401, "rektor": 200, "annan": 404}
+    | {u: 403 for u in ("samordnare", "familj", "mottagning", "ingenroll")},
+}
+# A valid body for each API route that takes one (Exempelby's keys).
+API_BODIES = {
+    "/api/reports": {"unit": "bjorkhagsskolan", "reporter": "per-sundberg", "district": "norr"},
+    "/api/cases": {"owner": "ingrid-mattsson", "school": "kyrkbacksskolan"},
+    "/api/cases/{reference}/consent": {"given_by": "vårdnadshavarna", "scope": "möte"},
+    "/api/cases/{reference}/meetings": {"date": "2027-03-05", "time": "13:00"},
 }
 
 
@@ -90,6 +117,8 @@ def test_each_route_allows_and_refuses_as_expected(world: World, signed_in: dict
 
 
 def request(world: World, client, method: str, path: str, kind: str) -> int:  # type: ignore[no-untyped-def]
+    if path.startswith("/api/"):
+        return api_request(world, client, method, path, kind)
     path = path.replace("{routine}", "samverkansmote-var").replace("{occurrence}", "2027")
     path = path.replace("{reference}", world.case).replace("{number}", "1")
     if path == "/static":
@@ -102,6 +131,41 @@ def request(world: World, client, method: str, path: str, kind: str) -> int:  # 
     # A different unknown name each time: five failures for one name would throttle it.
     form = {"csrf": token, "anvandarnamn": f"ingen-{kind}", "losenord": "fel"}
     return int(client.post(path, data=form).status_code)
+
+
+def api_request(world: World, client, method: str, path: str, kind: str) -> int:  # type: ignore[no-untyped-def]
+    """An API route called with a token acting as `kind`'s person (a visitor has none)."""
+    headers = {}
+    if kind in USERS:
+        town, person = USERS[kind]
+        with transaction(world.sessions) as session:
+            token = apitokens.new_token(
+                session, municipality_id(session, town), person, f"matris-{kind}", NOW
+            )
+        headers = {"Authorization": f"Bearer {token}"}
+    reference = world.report if path.startswith("/api/reports/") else world.case
+    if path.endswith("/close"):  # a case of its own for each: the first close ends the case
+        reference = new_case(world)
+    answer = client.request(
+        method,
+        path.replace("{reference}", reference),
+        headers=headers,
+        json=API_BODIES.get(path),
+    )
+    return int(answer.status_code)
+
+
+def new_case(world: World) -> str:
+    """A new case of Exempelby owned by the rektor (Ingrid Mattsson), like the world's."""
+    from service import cases
+    from service.desk import Desk
+
+    with transaction(world.sessions) as session:
+        desk = Desk.open(session, municipality_id(session, "exempel"), "ingrid-mattsson", NOW)
+        request = cases.CaseRequest(
+            owner="ingrid-mattsson", school="kyrkbacksskolan", family_worker="emma-sandberg"
+        )
+        return cases.open_case(desk, request).reference
 
 
 def test_a_visitor_is_sent_to_the_sign_in_page_and_back(world: World) -> None:
