@@ -1,0 +1,541 @@
+"""Reports and cases in the web app: the lists, the pages, and every form.
+
+Each form's happy path is run twice from the same database: once through the web app as the
+signed-in person, once through the service function the CLI command calls, with that person as
+`--by`. The page shows the command's lines, and both databases end up with the same rows (the
+web's own audit rows of listing and viewing aside). Errors are answered in Swedish, naming the
+field, and change nothing; each role sees and does only what it may; nobody reaches another
+municipality's reports or cases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+import models
+from models.db import make_engine, make_sessionmaker, transaction
+from service import cases
+from service.desk import Desk
+from tests.web.conftest import NOW, World, csrf_of, municipality_id
+
+Clients = dict[str, TestClient]
+LATER = NOW + dt.timedelta(days=4)  # after the booked meeting, to record it as held
+
+
+def post(client: TestClient, path: str, page: str, form: dict[str, Any]) -> Any:
+    token = csrf_of(client.get(page).text)
+    return client.post(path, data={"csrf": token, **form})
+
+
+def text_of(answer: Any) -> str:
+    return html.unescape(answer.text)
+
+
+def audit(world: World, action: str) -> list[tuple[str, str, str]]:
+    with world.sessions() as session:
+        a = models.CaseAudit
+        found = session.execute(
+            select(a.actor, a.series, a.reference).where(a.action == action).order_by(a.id)
+        )
+        return [tuple(row) for row in found]  # type: ignore[misc]
+
+
+def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
+    """What a case command writes, without the web's own audit of listing and viewing."""
+    with sessions() as session:
+        a, n = models.CaseAudit, models.Notification
+        return {
+            "audit": sorted(
+                (r.actor, r.series, r.reference, r.action, repr(r.detail))
+                for r in session.scalars(select(a).where(a.action.not_like("web.%")))
+            ),
+            "outbox": sorted(
+                (r.idempotency_key, str(r.status), r.due_at.isoformat(), r.template)
+                for r in session.scalars(select(n))
+            ),
+            "reports": sorted(
+                (
+                    r.reference,
+                    r.state,
+                    r.acute,
+                    r.suspected_abuse,
+                    r.received_by_id,
+                    repr(r.guardian_emails),
+                )
+                for r in session.scalars(select(models.Report))
+            ),
+            "cases": sorted(
+                (
+                    c.reference,
+                    c.state,
+                    c.owner_id,
+                    c.school_unit_id,
+                    c.family_worker_id,
+                    repr(c.externals),
+                    c.consent_given_by,
+                    c.consent_scope,
+                    repr(c.follow_ups),
+                    c.sip,
+                    c.sip_follow_up,
+                    c.closed_by_id,
+                )
+                for c in session.scalars(select(models.Case))
+            ),
+            "meetings": sorted(
+                (m.case_id, m.number, m.state, m.starts_at.isoformat(), m.location, m.held_on)
+                for m in session.scalars(select(models.CaseMeeting))
+            ),
+            "sip": sorted(
+                (i.case_id, i.number, i.goal, i.action, i.responsible, i.due_on)
+                for i in session.scalars(select(models.SipItem))
+            ),
+            "notes": sorted(
+                (c.reference, c.author_id, c.text) for c in session.scalars(select(models.CaseNote))
+            ),
+        }
+
+
+@pytest.fixture
+def twin(world: World, sqlite_template: Any, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """A second copy of the same database, where the service is called as the CLI calls it."""
+    template, _ = sqlite_template
+    shutil.copyfile(template, tmp_path / "twin.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'twin.db'}")
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def cli(
+    sessions: sessionmaker[Session], by: str, when: dt.datetime, work: Callable[[Desk], Any]
+) -> Any:
+    """What `samverkan … --by BY --now WHEN` does: the work at a desk for BY, one transaction."""
+    with transaction(sessions) as session:
+        desk = Desk.open(session, municipality_id(session, "exempel"), by, when)
+        return work(desk)
+
+
+# --- lists and pages ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_each_role_lists_the_reports_and_cases_it_may_see(world: World, signed_in: Clients) -> None:
+    sees_report = {"samordnare", "mottagning"}  # a coordinator; the intake unit it went to
+    sees_case = {"samordnare", "rektor", "familj"}  # coordinator, owner (rektor), family worker
+    for kind, client in signed_in.items():
+        if kind == "ingenroll":
+            assert client.get("/anmalningar").status_code == 403
+            continue
+        reports_page = client.get("/anmalningar").text
+        cases_page = client.get("/arenden").text
+        assert (f"/anmalningar/{world.report}" in reports_page) == (kind in sees_report), kind
+        assert (f"/arenden/{world.case}" in cases_page) == (kind in sees_case), kind
+        shown = [client.get(f"/anmalningar/{world.report}"), client.get(f"/arenden/{world.case}")]
+        assert [a.status_code for a in shown] == [
+            200 if kind in sees_report else 404,
+            200 if kind in sees_case else 404,
+        ], kind
+    listed = audit(world, "web.listed")
+    assert ("linda-karlsson", "report", world.report) in listed
+    assert ("ingrid-mattsson", "case", world.case) in listed
+    assert not [row for row in listed if row[0] in ("anna", "per-sundberg")]
+    viewed = audit(world, "web.viewed")
+    assert ("emma-sandberg", "case", world.case) in viewed
+    assert not [row for row in viewed if row[0] == "linda-karlsson" and row[1] == "case"]
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_notes_are_shown_only_to_those_the_cli_lets_read_them(
+    world: World, signed_in: Clients
+) -> None:
+    note = "Samtal med mentor"
+    answer = post(
+        signed_in["rektor"],
+        f"/arenden/{world.case}/anteckning",
+        f"/arenden/{world.case}",
+        {"text": note},
+    )
+    assert answer.status_code == 200, answer.text
+    # The owner and the family worker are parties; a coordinator sees the case but not notes.
+    assert note in signed_in["rektor"].get(f"/arenden/{world.case}").text
+    assert note in signed_in["familj"].get(f"/arenden/{world.case}").text
+    coordinator = signed_in["samordnare"].get(f"/arenden/{world.case}")
+    assert coordinator.status_code == 200 and note not in coordinator.text
+    assert "Anteckningar" not in coordinator.text
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_another_municipality_reaches_nothing(world: World, signed_in: Clients) -> None:
+    other = signed_in["annan"]
+    assert world.case not in other.get("/arenden").text
+    assert world.report not in other.get("/anmalningar").text
+    assert other.get(f"/arenden/{world.case}").status_code == 404
+    before = rows(world.sessions)
+    for path in (f"/arenden/{world.case}/avsluta", f"/anmalningar/{world.report}/misstankt-vald"):
+        answer = post(other, path, "/arenden", {})
+        assert answer.status_code == 404
+    assert rows(world.sessions) == before
+
+
+# --- the forms: the same as the CLI ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_every_form_does_what_its_command_does(
+    world: World, signed_in: Clients, twin: sessionmaker[Session]
+) -> None:
+    rektor, mottagning = signed_in["rektor"], signed_in["mottagning"]
+    new_report, new_case = "2027-0003", "2027-0004"
+    ref = world.case
+    steps: list[
+        tuple[TestClient, str, str, dict[str, Any], str, dt.datetime, Callable[[Desk], Any]]
+    ] = [
+        (
+            rektor,
+            "/anmalningar",
+            "/anmalningar/ny",
+            {
+                "enhet": "kyrkbacksskolan",
+                "distrikt": "norr",
+                "akut": "ja",
+                "aterkoppling": "ja",
+                "vardnadshavare": "vh.ett@hem.example\nvh.tva@hem.example",
+            },
+            "ingrid-mattsson",
+            NOW,
+            lambda d: cases.register_report(
+                d,
+                cases.ReportRequest(
+                    unit="kyrkbacksskolan",
+                    reporter="ingrid-mattsson",
+                    district="norr",
+                    acute=True,
+                    wants_feedback=True,
+                    guardians=("vh.ett@hem.example", "vh.tva@hem.example"),
+                ),
+            ),
+        ),
+        (
+            mottagning,
+            f"/anmalningar/{new_report}/mottagen",
+            f"/anmalningar/{new_report}",
+            {},
+            "linda-karlsson",
+            NOW,
+            lambda d: cases.receive_report(d, new_report),
+        ),
+        (
+            rektor,
+            f"/anmalningar/{new_report}/anteckning",
+            f"/anmalningar/{new_report}",
+            {"text": "Ringde mottagningen"},
+            "ingrid-mattsson",
+            NOW,
+            lambda d: cases.add_note(d, new_report, "Ringde mottagningen"),
+        ),
+        (
+            rektor,
+            "/arenden",
+            "/arenden/ny",
+            {
+                "skola": "kyrkbacksskolan",
+                "familjebehandlare": "emma-sandberg",
+                "sip": "ja",
+                "kant_sedan": "2027-02-25",
+                "anmalan": new_report,
+                "vardnadshavare": "vh@hem.example",
+            },
+            "ingrid-mattsson",
+            NOW,
+            lambda d: cases.open_case(
+                d,
+                cases.CaseRequest(
+                    owner="ingrid-mattsson",
+                    school="kyrkbacksskolan",
+                    family_worker="emma-sandberg",
+                    sip=True,
+                    known_on=dt.date(2027, 2, 25),
+                    report=new_report,
+                    guardians=("vh@hem.example",),
+                ),
+            ),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/samtycke",
+            f"/arenden/{ref}",
+            {
+                "lamnat_av": "Båda vårdnadshavarna",
+                "omfattning": "Skola och IFO",
+                "lamnat_den": "2027-02-27",
+            },
+            "ingrid-mattsson",
+            NOW,
+            lambda d: cases.record_consent(
+                d,
+                ref,
+                cases.ConsentRequest("Båda vårdnadshavarna", "Skola och IFO", dt.date(2027, 2, 27)),
+            ),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/boka",
+            f"/arenden/{ref}",
+            {"datum": "2027-03-04", "tid": "10:00", "plats": "ifo-samtal"},
+            "ingrid-mattsson",
+            NOW,
+            lambda d: cases.book_meeting(
+                d, ref, cases.BookingRequest("2027-03-04", "10:00", "ifo-samtal")
+            ),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/hallet",
+            f"/arenden/{ref}",
+            {"mote": "1"},
+            "ingrid-mattsson",
+            LATER,
+            lambda d: cases.hold_meeting(d, ref, 1, None),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/minnesanteckningar",
+            f"/arenden/{ref}",
+            {"uppfoljning": ["2027-04-01", "", "2027-05-03"]},
+            "ingrid-mattsson",
+            LATER,
+            lambda d: cases.record_minutes(d, ref, [dt.date(2027, 4, 1), dt.date(2027, 5, 3)]),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/sip",
+            f"/arenden/{ref}",
+            {"uppfoljning": "2027-06-01"},
+            "ingrid-mattsson",
+            LATER,
+            lambda d: cases.mark_sip(d, ref, dt.date(2027, 6, 1)),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/sip-insats",
+            f"/arenden/{ref}",
+            {
+                "mal": "Närvaro",
+                "insats": "Samtal varje vecka",
+                "ansvar": "familjebehandlare@ifo",
+                "klart_senast": "2027-05-01",
+            },
+            "ingrid-mattsson",
+            LATER,
+            lambda d: cases.add_sip_item(
+                d,
+                ref,
+                cases.SipItemRequest(
+                    "Närvaro", "Samtal varje vecka", "familjebehandlare@ifo", dt.date(2027, 5, 1)
+                ),
+            ),
+        ),
+        (
+            mottagning,
+            f"/anmalningar/{new_report}/misstankt-vald",
+            f"/anmalningar/{new_report}",
+            {},
+            "linda-karlsson",
+            LATER,
+            lambda d: cases.flag_suspected_abuse(d, new_report),
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/aterkalla-samtycke",
+            f"/arenden/{ref}",
+            {},
+            "ingrid-mattsson",
+            LATER,
+            lambda d: cases.withdraw_consent(d, ref),
+        ),
+        (
+            rektor,
+            f"/arenden/{new_case}/avsluta",
+            f"/arenden/{new_case}",
+            {},
+            "ingrid-mattsson",
+            LATER,
+            lambda d: cases.close_case(d, new_case),
+        ),
+    ]
+    for client, path, form_page, form, by, when, work in steps:
+        world.clock.current = when
+        answer = post(client, path, form_page, form)
+        assert answer.status_code == 200, (path, text_of(answer))
+        outcome = cli(twin, by, when, work)
+        for line in outcome.lines:
+            assert line in text_of(answer), (path, line)
+        assert rows(world.sessions) == rows(twin), path
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_an_acute_report_shows_the_advice_to_phone_first(world: World, signed_in: Clients) -> None:
+    answer = post(
+        signed_in["rektor"],
+        "/anmalningar",
+        "/anmalningar/ny",
+        {"enhet": "kyrkbacksskolan", "distrikt": "norr", "misstankt_vald": "ja"},
+    )
+    page = text_of(answer)
+    assert answer.status_code == 200
+    assert "BRÅDSKANDE: ring Mottagningsenheten Norr på" in page, page
+    assert "innan du skriver ner anmälan." in page
+    assert "Ring mottagningsenheten först" in signed_in["rektor"].get("/anmalningar/ny").text
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+BAD: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "/anmalningar",
+        "/anmalningar/ny",
+        {"enhet": "", "distrikt": "norr"},
+        "Anmälande enhet: måste fyllas i",
+    ),
+    (
+        "/anmalningar",
+        "/anmalningar/ny",
+        {"enhet": "ingen-sadan", "distrikt": "norr"},
+        "Anmälande enhet: ingen enhet",
+    ),
+    (
+        "/anmalningar",
+        "/anmalningar/ny",
+        {"enhet": "kyrkbacksskolan", "distrikt": "x"},
+        "Barnets distrikt: inget distrikt",
+    ),
+    (
+        "/anmalningar",
+        "/anmalningar/ny",
+        {"enhet": "kyrkbacksskolan", "distrikt": "norr", "vardnadshavare": "inte en adress"},
+        "Vårdnadshavares e-post: är inte en användbar e-postadress",
+    ),
+    (
+        "/anmalningar",
+        "/anmalningar/ny",
+        {"enhet": "kyrkbacksskolan", "distrikt": "norr", "akut": "kanske"},
+        "Akut:",
+    ),
+    ("/arenden", "/arenden/ny", {"kant_sedan": "i går"}, "Känt sedan: skriv ett datum"),
+    (
+        "/arenden",
+        "/arenden/ny",
+        {"kant_sedan": "2027-12-01"},
+        "Känt sedan: får inte ligga i framtiden",
+    ),
+    ("/arenden", "/arenden/ny", {"skola": "ifo"}, "Skola: enheten är inte en förskola eller skola"),
+    (
+        "/arenden",
+        "/arenden/ny",
+        {"familjebehandlare": "nobody"},
+        "Familjebehandlare: ingen aktiv person",
+    ),
+    ("/arenden", "/arenden/ny", {"elev": "elev@"}, "Elevens e-post: är inte en användbar"),
+    (
+        "{case}/boka",
+        "{case}",
+        {"datum": "2027-03-04", "tid": "10:00"},
+        "samtycke måste registreras",
+    ),
+    (
+        "{case}/samtycke",
+        "{case}",
+        {"lamnat_av": "", "omfattning": "x"},
+        "Vem gav samtycket: måste fyllas i",
+    ),
+    (
+        "{case}/samtycke",
+        "{case}",
+        {"lamnat_av": "x", "omfattning": "x", "lamnat_den": "2027-13-01"},
+        "Samtycket lämnades: skriv ett datum",
+    ),
+    ("{case}/hallet", "{case}", {}, "Möte: ärendet har inget bokat möte"),
+    (
+        "{case}/minnesanteckningar",
+        "{case}",
+        {"uppfoljning": ["", ""]},
+        "Uppföljningsdatum: ange minst ett datum",
+    ),
+    (
+        "{case}/sip-insats",
+        "{case}",
+        {"mal": "a", "insats": "b", "ansvar": "okand@ifo", "klart_senast": "2027-05-01"},
+        "Ansvar: okänd roll",
+    ),
+    (
+        "{case}/sip-insats",
+        "{case}",
+        {"mal": "a", "insats": "b", "ansvar": "rektor"},
+        "Klart senast: måste fyllas i",
+    ),
+    (
+        "{case}/sip",
+        "{case}",
+        {"uppfoljning": "2027-01-01"},
+        "Uppföljningsdatum: måste vara efter i dag",
+    ),
+]
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_bad_input_is_refused_in_swedish_naming_the_field_and_changes_nothing(
+    world: World, signed_in: Clients
+) -> None:
+    rektor = signed_in["rektor"]
+    for path, form_page, form, expected in BAD:
+        path = path.replace("{case}", f"/arenden/{world.case}")
+        form_page = form_page.replace("{case}", f"/arenden/{world.case}")
+        before = rows(world.sessions)
+        answer = post(rektor, path, form_page, form)
+        assert answer.status_code == 400, (path, form)
+        assert expected in text_of(answer), (path, text_of(answer))
+        assert "Inget ändrades" in answer.text
+        assert rows(world.sessions) == before, path
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_a_case_form_by_someone_not_the_owner_is_refused(world: World, signed_in: Clients) -> None:
+    """The family worker sees the case but is not its owner: each owner's form is refused."""
+    familj = signed_in["familj"]
+    page = familj.get(f"/arenden/{world.case}").text
+    assert 'action="/arenden/' + world.case + '/samtycke"' not in page
+    before = rows(world.sessions)
+    for action in (
+        "samtycke",
+        "aterkalla-samtycke",
+        "boka",
+        "hallet",
+        "minnesanteckningar",
+        "sip",
+        "sip-insats",
+        "avsluta",
+    ):
+        answer = post(familj, f"/arenden/{world.case}/{action}", "/arenden", {})
+        assert answer.status_code == 403, action
+        assert "processbäraren" in text_of(answer), action
+    answer = post(signed_in["rektor"], f"/anmalningar/{world.report}/mottagen", "/arenden", {})
+    assert answer.status_code == 403
+    assert rows(world.sessions) == before
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_a_form_without_the_csrf_token_is_refused(world: World, signed_in: Clients) -> None:
+    answer = signed_in["rektor"].post(
+        "/anmalningar", data={"enhet": "kyrkbacksskolan", "distrikt": "norr"}
+    )
+    assert answer.status_code == 403
+    assert "2027-0003" not in answer.text

@@ -1,0 +1,729 @@
+"""Reports and cases: the lists, one report, one case, and a form for everything the CLI does.
+
+Each form calls the same service function as its command (service/cases/), at a desk for the
+signed-in person (`service.case_views.desk_for`: never a typed name). What a form sends is
+checked here only for its shape (a date, a time, a number, a box ticked); every rule is the
+service's. A refusal answers with a Swedish message naming the field, never what was typed,
+and changes nothing: the work runs in a savepoint that is rolled back on any error. Success
+shows the command's own lines (the acute advice "ring mottagningsenheten först" among them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from core.dates import parse_day
+from core.errors import (
+    CaseInputError,
+    ConfidentialityError,
+    NotFoundError,
+    PermissionRefused,
+    SamverkanError,
+)
+from service import case_views as views
+from service import cases
+from service.desk import Desk
+from service.permissions import Action
+from web.access import Rule, Viewer, rule
+from web.deps import Db, Refused, csrf, now, page, viewer
+
+router = APIRouter()
+
+Staff = Annotated[Viewer, Depends(viewer(Rule.STAFF))]
+Reference = Annotated[str, Path(pattern=r"^\d{4}-\d{4,6}$", max_length=16)]
+# Caps only: the checks and their messages are below and in the service.
+Text = Annotated[str, Form(max_length=20_000)]
+Texts = Annotated[list[str], Form(max_length=50)]
+CHECKED = "ja"
+NOT_FOUND = "Anmälan eller ärendet finns inte, eller så har du inte behörighet att se det."
+
+
+class FormProblem(Exception):
+    """A field the form sent cannot be used: its Swedish label and why."""
+
+    def __init__(self, label: str, why: str, status: int = 400):
+        super().__init__(f"{label}: {why}")
+        self.message = f"{label}: {why}"
+        self.status = status
+
+
+# --- the lists ------------------------------------------------------------------------------
+
+
+@router.get("/anmalningar")
+@rule(Rule.STAFF)
+def reports(request: Request, session: Db, who: Staff) -> Response:
+    rows = views.reports_listed(session, who, now(request))
+    return page(request, "reports.html", rows=rows)
+
+
+@router.get("/arenden")
+@rule(Rule.STAFF)
+def case_list(request: Request, session: Db, who: Staff) -> Response:
+    rows = views.cases_listed(session, who, now(request))
+    return page(request, "cases.html", rows=rows)
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+@router.get("/anmalningar/ny")
+@rule(Rule.STAFF)
+def report_form(request: Request, session: Db, who: Staff) -> Response:
+    return _report_form(request, session, who)
+
+
+def _report_form(
+    request: Request, session: Session, who: Viewer, problem: str | None = None, status: int = 200
+) -> Response:
+    return page(
+        request,
+        "reports_new.html",
+        status=status,
+        choices=views.choices(session, who),
+        problem=problem,
+    )
+
+
+@router.post("/anmalningar", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def report_register(
+    request: Request,
+    session: Db,
+    who: Staff,
+    enhet: Text = "",
+    distrikt: Text = "",
+    akut: Text = "",
+    misstankt_vald: Text = "",
+    aterkoppling: Text = "",
+    vardnadshavare: Text = "",
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        request_ = cases.ReportRequest(
+            unit=_required(enhet, "Anmälande enhet"),
+            reporter=who.person_key,
+            district=_required(distrikt, "Barnets distrikt"),
+            acute=_box(akut, "Akut"),
+            suspected_abuse=_box(misstankt_vald, "Misstanke om våld eller sexuella övergrepp"),
+            wants_feedback=_box(aterkoppling, "Återkoppling"),
+            guardians=_lines(vardnadshavare),
+        )
+        return cases.register_report(desk, request_)
+
+    return _attempt(
+        request,
+        session,
+        who,
+        work,
+        lambda problem, status: _report_form(request, session, who, problem, status),
+        "report",
+    )
+
+
+@router.get("/anmalningar/{reference}")
+@rule(Rule.STAFF)
+def report_show(request: Request, session: Db, who: Staff, reference: Reference) -> Response:
+    return _report_page(request, session, who, reference)
+
+
+def _report_page(
+    request: Request,
+    session: Session,
+    who: Viewer,
+    reference: str,
+    problem: str | None = None,
+    status: int = 200,
+) -> Response:
+    try:
+        report = views.report_page(session, who, reference, now(request))
+    except views.NotVisible:
+        raise Refused(404, NOT_FOUND) from None
+    return page(request, "reports_show.html", status=status, report=report, problem=problem)
+
+
+@router.post("/anmalningar/{reference}/mottagen", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def report_receive(request: Request, session: Db, who: Staff, reference: Reference) -> Response:
+    return _on_report(
+        request,
+        session,
+        who,
+        reference,
+        Action.RECEIVE_REPORT,
+        lambda d: cases.receive_report(d, reference),
+    )
+
+
+@router.post("/anmalningar/{reference}/misstankt-vald", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def report_flag_abuse(request: Request, session: Db, who: Staff, reference: Reference) -> Response:
+    return _on_report(
+        request,
+        session,
+        who,
+        reference,
+        Action.FLAG_ABUSE,
+        lambda d: cases.flag_suspected_abuse(d, reference),
+    )
+
+
+@router.post("/anmalningar/{reference}/anteckning", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def report_note(
+    request: Request, session: Db, who: Staff, reference: Reference, text: Text = ""
+) -> Response:
+    return _on_report(
+        request,
+        session,
+        who,
+        reference,
+        Action.ADD_NOTE,
+        lambda d: _note(d, reference, text, "report"),
+    )
+
+
+def _on_report(
+    request: Request,
+    session: Session,
+    who: Viewer,
+    reference: str,
+    action: Action,
+    work: Callable[[Desk], cases.Outcome],
+) -> Response:
+    series = "report"
+
+    def checked(desk: Desk) -> cases.Outcome:
+        views.require(desk, action, series, reference)
+        return work(desk)
+
+    return _attempt(
+        request,
+        session,
+        who,
+        checked,
+        lambda problem, status: _report_page(request, session, who, reference, problem, status),
+        "report",
+    )
+
+
+def _note(desk: Desk, reference: str, text: str, series: str) -> cases.Outcome:
+    """A note only on the kind of matter the page is about (they share one series)."""
+    from service.cases.references import find_case, find_report
+
+    (find_case if series == "case" else find_report)(desk, reference)
+    return cases.add_note(desk, reference, text)
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+
+@router.get("/arenden/ny")
+@rule(Rule.STAFF)
+def case_form(request: Request, session: Db, who: Staff) -> Response:
+    return _case_form(request, session, who)
+
+
+def _case_form(
+    request: Request, session: Session, who: Viewer, problem: str | None = None, status: int = 200
+) -> Response:
+    return page(
+        request,
+        "cases_new.html",
+        status=status,
+        choices=views.choices(session, who),
+        problem=problem,
+    )
+
+
+@router.post("/arenden", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_open(
+    request: Request,
+    session: Db,
+    who: Staff,
+    processbarare: Text = "",
+    roll: Text = "",
+    kant_sedan: Text = "",
+    skola: Text = "",
+    familjebehandlare: Text = "",
+    personal: Texts = [],  # noqa: B006 (FastAPI copies a form default)
+    vardnadshavare: Text = "",
+    elev: Text = "",
+    vuxen_elev: Text = "",
+    sip: Text = "",
+    anmalan: Text = "",
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        request_ = cases.CaseRequest(
+            owner=processbarare.strip() or who.person_key,
+            owner_role=roll.strip() or None,
+            known_on=_day(kant_sedan, "Känt sedan"),
+            school=skola.strip() or None,
+            family_worker=familjebehandlare.strip() or None,
+            staff=tuple(k.strip() for k in personal if k.strip()),
+            guardians=_lines(vardnadshavare),
+            pupil=elev.strip() or None,
+            adult_pupil=_box(vuxen_elev, "Eleven är 18 år eller äldre"),
+            sip=_box(sip, "SIP"),
+            report=anmalan.strip() or None,
+        )
+        return cases.open_case(desk, request_)
+
+    return _attempt(
+        request,
+        session,
+        who,
+        work,
+        lambda problem, status: _case_form(request, session, who, problem, status),
+        "case",
+    )
+
+
+@router.get("/arenden/{reference}")
+@rule(Rule.STAFF)
+def case_show(request: Request, session: Db, who: Staff, reference: Reference) -> Response:
+    return _case_page(request, session, who, reference)
+
+
+def _case_page(
+    request: Request,
+    session: Session,
+    who: Viewer,
+    reference: str,
+    problem: str | None = None,
+    status: int = 200,
+) -> Response:
+    try:
+        case = views.case_page(session, who, reference, now(request))
+    except views.NotVisible:
+        raise Refused(404, NOT_FOUND) from None
+    return page(
+        request,
+        "cases_show.html",
+        status=status,
+        case=case,
+        choices=views.choices(session, who),
+        problem=problem,
+    )
+
+
+def _on_case(
+    request: Request,
+    session: Session,
+    who: Viewer,
+    reference: str,
+    action: Action,
+    work: Callable[[Desk], cases.Outcome],
+) -> Response:
+    series = "case"
+
+    def checked(desk: Desk) -> cases.Outcome:
+        views.require(desk, action, series, reference)
+        return work(desk)
+
+    return _attempt(
+        request,
+        session,
+        who,
+        checked,
+        lambda problem, status: _case_page(request, session, who, reference, problem, status),
+        "case",
+    )
+
+
+@router.post("/arenden/{reference}/samtycke", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_consent(
+    request: Request,
+    session: Db,
+    who: Staff,
+    reference: Reference,
+    lamnat_av: Text = "",
+    omfattning: Text = "",
+    lamnat_den: Text = "",
+    elevens_eget: Text = "",
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        consent = cases.ConsentRequest(
+            given_by=lamnat_av,
+            scope=omfattning,
+            given_on=_day(lamnat_den, "Samtycket lämnades"),
+            pupil_own=_box(elevens_eget, "Elevens eget samtycke"),
+        )
+        return cases.record_consent(desk, reference, consent)
+
+    return _on_case(request, session, who, reference, Action.RECORD_CONSENT, work)
+
+
+@router.post("/arenden/{reference}/aterkalla-samtycke", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_withdraw_consent(
+    request: Request, session: Db, who: Staff, reference: Reference
+) -> Response:
+    return _on_case(
+        request,
+        session,
+        who,
+        reference,
+        Action.WITHDRAW_CONSENT,
+        lambda d: cases.withdraw_consent(d, reference),
+    )
+
+
+@router.post("/arenden/{reference}/boka", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_book(
+    request: Request,
+    session: Db,
+    who: Staff,
+    reference: Reference,
+    datum: Text = "",
+    tid: Text = "",
+    plats: Text = "",
+    mote: Text = "",
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        on = _day(datum, "Datum", required=True)
+        at = _time(tid)
+        booking = cases.BookingRequest(
+            on.isoformat() if on else "",
+            at,
+            plats.strip() or None,
+            _number(mote, "Möte"),
+        )
+        return cases.book_meeting(desk, reference, booking)
+
+    return _on_case(request, session, who, reference, Action.BOOK_MEETING, work)
+
+
+@router.post("/arenden/{reference}/hallet", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_hold(
+    request: Request,
+    session: Db,
+    who: Staff,
+    reference: Reference,
+    mote: Text = "",
+    hallet_den: Text = "",
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        number = _number(mote, "Möte")
+        day = _day(hallet_den, "Hölls den")
+        return cases.hold_meeting(desk, reference, number, day)
+
+    return _on_case(request, session, who, reference, Action.HOLD_MEETING, work)
+
+
+@router.post("/arenden/{reference}/minnesanteckningar", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_minutes(
+    request: Request,
+    session: Db,
+    who: Staff,
+    reference: Reference,
+    uppfoljning: Texts = [],  # noqa: B006 (FastAPI copies a form default)
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        days = [_day(v, "Uppföljningsdatum") for v in uppfoljning]
+        found = [d for d in days if d is not None]
+        if not found:
+            raise FormProblem("Uppföljningsdatum", "ange minst ett datum")
+        return cases.record_minutes(desk, reference, found)
+
+    return _on_case(request, session, who, reference, Action.RECORD_MINUTES, work)
+
+
+@router.post("/arenden/{reference}/sip", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_sip(
+    request: Request, session: Db, who: Staff, reference: Reference, uppfoljning: Text = ""
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        return cases.mark_sip(desk, reference, _day(uppfoljning, "Planens uppföljning"))
+
+    return _on_case(request, session, who, reference, Action.MARK_SIP, work)
+
+
+@router.post("/arenden/{reference}/sip-insats", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_sip_item(
+    request: Request,
+    session: Db,
+    who: Staff,
+    reference: Reference,
+    mal: Text = "",
+    insats: Text = "",
+    ansvar: Text = "",
+    klart_senast: Text = "",
+) -> Response:
+    def work(desk: Desk) -> cases.Outcome:
+        due = _day(klart_senast, "Klart senast", required=True)
+        assert due is not None
+        item = cases.SipItemRequest(mal, insats, _required(ansvar, "Ansvar"), due)
+        return cases.add_sip_item(desk, reference, item)
+
+    return _on_case(request, session, who, reference, Action.ADD_SIP_ITEM, work)
+
+
+@router.post("/arenden/{reference}/avsluta", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_close(request: Request, session: Db, who: Staff, reference: Reference) -> Response:
+    return _on_case(
+        request,
+        session,
+        who,
+        reference,
+        Action.CLOSE_CASE,
+        lambda d: cases.close_case(d, reference),
+    )
+
+
+@router.post("/arenden/{reference}/anteckning", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def case_note(
+    request: Request, session: Db, who: Staff, reference: Reference, text: Text = ""
+) -> Response:
+    return _on_case(
+        request,
+        session,
+        who,
+        reference,
+        Action.ADD_NOTE,
+        lambda d: _note(d, reference, text, "case"),
+    )
+
+
+# --- running a form's work ------------------------------------------------------------------
+
+
+def _attempt(
+    request: Request,
+    session: Session,
+    who: Viewer,
+    work: Callable[[Desk], cases.Outcome],
+    again: Callable[[str, int], Response],
+    series: str,
+) -> Response:
+    """Run `work` at the signed-in person's desk in a savepoint: on success, the outcome's
+    lines; on a refusal, nothing changed and `again` shows the form with the reason."""
+    desk = views.desk_for(session, who, now(request))
+    try:
+        with session.begin_nested():
+            outcome = work(desk)
+    except FormProblem as problem:
+        return again(problem.message, problem.status)
+    except PermissionRefused as exc:
+        raise Refused(403, _refusal(str(exc))) from None
+    except NotFoundError:
+        raise Refused(404, NOT_FOUND) from None
+    except SamverkanError as exc:
+        return again(swedish(exc), 400)
+    return page(
+        request,
+        "cases_outcome.html",
+        outcome=outcome,
+        href=f"/{'anmalningar' if series == 'report' else 'arenden'}/{outcome.reference}",
+        series=series,
+    )
+
+
+# --- the shape of what a form sent ----------------------------------------------------------
+
+
+def _required(value: str, label: str) -> str:
+    if not value.strip():
+        raise FormProblem(label, "måste fyllas i")
+    return value.strip()
+
+
+def _box(value: str, label: str) -> bool:
+    if value not in ("", CHECKED):
+        raise FormProblem(label, "kryssrutan skickade ett okänt värde")
+    return value == CHECKED
+
+
+def _day(value: str, label: str, *, required: bool = False) -> dt.date | None:
+    if not value.strip():
+        if required:
+            raise FormProblem(label, "måste fyllas i (ÅÅÅÅ-MM-DD)")
+        return None
+    found = parse_day(value)
+    if found is None:
+        raise FormProblem(label, "skriv ett datum som ÅÅÅÅ-MM-DD")
+    return found
+
+
+def _time(value: str) -> str:
+    if not re.fullmatch(r"\d{1,2}[:.]\d{2}", value.strip()):
+        raise FormProblem("Tid", "skriv en tid som TT:MM")
+    hours, minutes = re.split(r"[:.]", value.strip())
+    if int(hours) > 23 or int(minutes) > 59:
+        raise FormProblem("Tid", "skriv en tid som TT:MM")
+    return f"{int(hours):02d}:{minutes}"
+
+
+def _number(value: str, label: str) -> int | None:
+    if not value.strip():
+        return None
+    if not re.fullmatch(r"\d{1,3}", value.strip()) or int(value) < 1:
+        raise FormProblem(label, "ange ett mötesnummer (1, 2, …)")
+    return int(value)
+
+
+def _lines(value: str) -> tuple[str, ...]:
+    """One address a line (or separated by commas); empty lines are skipped."""
+    return tuple(part.strip() for part in re.split(r"[\n,;]", value) if part.strip())
+
+
+# --- the service's reasons, in Swedish ------------------------------------------------------
+
+# The field a service message starts with (its CLI option), and the form's label for it.
+LABELS: dict[str, str] = {
+    "--unit": "Anmälande enhet",
+    "--reporter": "Anmälare",
+    "--district": "Barnets distrikt",
+    "a guardian's address": "Vårdnadshavares e-post",
+    "--owner": "Processbärare",
+    "--owner-role": "Roll",
+    "--known-on": "Känt sedan",
+    "--school": "Skola",
+    "--family-worker": "Familjebehandlare",
+    "--staff": "Övrig personal",
+    "--pupil": "Elevens e-post",
+    "--report": "Anmälan",
+    "--given-by": "Vem gav samtycket",
+    "--scope": "Vad samtycket gäller",
+    "--place": "Plats",
+    "date": "Datum",
+    "TIME": "Tid",
+    "--follow-up": "Uppföljningsdatum",
+    "--goal": "Mål",
+    "--action": "Insats",
+    "--responsible": "Ansvar",
+    "the note": "Anteckning",
+    "a case participant": "Vårdnadshavare eller elev",
+    "--by": "Du",
+}
+
+# (pattern in the service's message, Swedish); groups are carried over (dates, references).
+PHRASES: list[tuple[str, str]] = [
+    (r"no active person with that key", "ingen aktiv person med den nyckeln i kommunen"),
+    (r"no unit with that key", "ingen enhet med den nyckeln i kommunen"),
+    (r"no district with that key", "inget distrikt med den nyckeln i kommunen"),
+    (r"district .* has no intake unit", "Barnets distrikt: distriktet har ingen mottagningsenhet"),
+    (r"is not a förskola, grundskola or gymnasium", "enheten är inte en förskola eller skola"),
+    (
+        r"looks like it holds a personal identity number",
+        "ser ut att innehålla ett personnummer och tas inte emot: det skulle skickas med "
+        "e-post, och inget om ett barn får skrivas här",
+    ),
+    (
+        r"is not a usable e-mail address",
+        "är inte en användbar e-postadress (en adress, som namn@example.se)",
+    ),
+    (r"must not be empty", "måste fyllas i"),
+    (r"is longer than (\d+) characters", r"får vara högst \1 tecken"),
+    (r"no place with that key", "välj en av kommunens mötesplatser"),
+    (r"not a time", "skriv en tid som TT:MM"),
+    (r"does not exist in Stockholm time", "den tiden finns inte (klockan ställs fram)"),
+    (r"unknown role", "okänd roll (skriv t.ex. familjebehandlare@enhet)"),
+    (r"unknown unit or unit kind after @", "okänd enhet eller enhetstyp efter @"),
+    (r"report (\S+) was received already", r"Anmälan \1 är redan mottagen"),
+    (r"cannot be received before", "anmälan kan inte tas emot innan den registrerats"),
+    (
+        r"case owner must hold one of the roles (.*)",
+        r"Processbärare: måste ha någon av rollerna \1",
+    ),
+    (r"cannot become known in the future \((.*)\)", r"Känt sedan: får inte ligga i framtiden (\1)"),
+    (r"case (\S+) has consent already", r"Ärende \1 har redan samtycke"),
+    (
+        r"the pupil is 18 or older",
+        "Elevens eget samtycke: eleven är 18 år eller äldre, så samtycket ska vara elevens eget",
+    ),
+    (r"has no consent in force", "ärendet har inget gällande samtycke att återkalla"),
+    (
+        r"consent must be recorded before a meeting is booked",
+        "samtycke måste registreras innan ett möte bokas",
+    ),
+    (
+        r"meeting (\d+) was held already; book meeting (\d+)",
+        r"Möte: möte \1 är redan hållet; boka möte \2",
+    ),
+    (r"has no booked meeting to record", "Möte: ärendet har inget bokat möte"),
+    (r"has no booked meeting (\d+)", r"Möte: möte \1 är inte bokat"),
+    (
+        r"meeting (\d+) is recorded as held already",
+        r"Möte: möte \1 är redan registrerat som hållet",
+    ),
+    (
+        r"meeting (\d+) cannot be held in the future",
+        r"Hölls den: möte \1 kan inte hållas i framtiden",
+    ),
+    (
+        r"cannot be held before the case became known",
+        "Hölls den: mötet kan inte ha hållits innan ärendet blev känt",
+    ),
+    (
+        r"minutes belong to a meeting that was held",
+        "minnesanteckningar hör till ett hållet möte: registrera först att mötet hölls",
+    ),
+    (
+        r"follow-up date must be after today \((.*)\)",
+        r"Uppföljningsdatum: måste vara efter i dag (\1)",
+    ),
+    (r"is not a SIP", "ärendet är ingen SIP: markera det som SIP först"),
+    (
+        r"an action's time must be after today \((.*)\)",
+        r"Klart senast: måste vara efter i dag (\1)",
+    ),
+    (r"case (\S+) is closed", r"Ärende \1 är avslutat"),
+    (r"meetings are numbered from 1", "Möte: mötena numreras från 1"),
+    (r"(\S+ \S+) has already passed", r"Datum: \1 har redan passerat"),
+    (r"(\S+) is not a working day \((.*)\)", r"Datum: \1 är inte en arbetsdag (\2)"),
+    (r"book meeting (\d+) before meeting (\d+)", r"Möte: boka möte \1 före möte \2"),
+    (r"meeting (\d+) must come after meeting (\d+)", r"Datum: möte \1 måste ligga efter möte \2"),
+    (r"consent cannot be given in the future", "Samtycket lämnades: får inte ligga i framtiden"),
+    (r"give at least one --follow-up date", "Uppföljningsdatum: ange minst ett datum"),
+    (
+        r"concerns suspected violence or sexual abuse",
+        "anmälan gäller misstänkt våld eller sexuella övergrepp: inga vårdnadshavare, elever "
+        "eller andra utanför personalen får tas med",
+    ),
+]
+
+
+def swedish(exc: SamverkanError) -> str:
+    """The service's reason in Swedish, naming the form's field; never a value typed."""
+    text = str(exc)
+    label = next(
+        (LABELS[o] for o in sorted(LABELS, key=len, reverse=True) if text.startswith(o)), None
+    )
+    for pattern, words in PHRASES:
+        found = re.search(pattern, text)
+        if found is not None:
+            why = found.expand(words)
+            return f"{label}: {why}" if label and ":" not in why.split(" ")[0] else why
+    if isinstance(exc, ConfidentialityError):
+        return "Uppgiften kan inte tas emot: inget om ett barn får skickas med e-post."
+    if isinstance(exc, CaseInputError):
+        return f"{label or 'En uppgift'}: uppgiften kan inte användas."
+    return "Det går inte att göra så i ärendet just nu."
+
+
+def _refusal(text: str) -> str:
+    if "close" in text:
+        return "Bara processbäraren eller en administratör får avsluta ärendet."
+    if "intake unit" in text:
+        return "Bara mottagningsenheten som anmälan gick till tar emot den."
+    if "flag" in text:
+        return "Bara anmälaren, mottagningsenheten eller en administratör får markera anmälan."
+    if "processbäraren" in text:
+        return "Bara processbäraren eller en administratör får göra det i ärendet."
+    return "Du har inte behörighet att göra det här."
