@@ -465,10 +465,17 @@ def _audit(
     )
 
 
-def require(desk: Desk, action: Action, series: str, reference: str) -> None:
-    """Refuse (PermissionRefused) before anything a form sent is read, when the person acting
-    may not do `action` on the report or case: a refusal never depends on the input."""
+def require(desk: Desk, viewer: Viewer, action: Action, series: str, reference: str) -> None:
+    """Before anything a form sent is read: NotVisible when the viewer may not see the report
+    or case (nobody acts on what their pages do not show them), PermissionRefused when the
+    desk's rules do not let them do `action` on it. A refusal never depends on the input."""
     from service.cases.references import find_case, find_report
 
     matter = (find_case if series == "case" else find_report)(desk, reference)
+    if isinstance(matter, models.Case):
+        visible = case_visible(viewer, matter)
+    else:
+        visible = report_visible(viewer, matter, desk.rules.intake_role)
+    if not visible:
+        raise NotVisible()
     desk.require(action, matter)

@@ -200,7 +200,7 @@ def _on_report(
     series = "report"
 
     def checked(desk: Desk) -> cases.Outcome:
-        views.require(desk, action, series, reference)
+        views.require(desk, who, action, series, reference)
         return work(desk)
 
     return _attempt(
@@ -325,7 +325,7 @@ def _on_case(
     series = "case"
 
     def checked(desk: Desk) -> cases.Outcome:
-        views.require(desk, action, series, reference)
+        views.require(desk, who, action, series, reference)
         return work(desk)
 
     return _attempt(
@@ -521,7 +521,7 @@ def _attempt(
         return again(problem.message, problem.status)
     except PermissionRefused as exc:
         raise Refused(403, _refusal(str(exc))) from None
-    except NotFoundError:
+    except (NotFoundError, views.NotVisible):
         raise Refused(404, NOT_FOUND) from None
     except SamverkanError as exc:
         return again(swedish(exc), 400)

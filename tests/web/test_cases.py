@@ -527,8 +527,13 @@ def test_a_case_form_by_someone_not_the_owner_is_refused(world: World, signed_in
         answer = post(familj, f"/arenden/{world.case}/{action}", "/arenden", {})
         assert answer.status_code == 403, action
         assert "processbäraren" in text_of(answer), action
+    # The rektor cannot see the report at all: refused as if it did not exist.
     answer = post(signed_in["rektor"], f"/anmalningar/{world.report}/mottagen", "/arenden", {})
+    assert answer.status_code == 404
+    # The coordinator sees it, but only its intake unit receives it.
+    answer = post(signed_in["samordnare"], f"/anmalningar/{world.report}/mottagen", "/arenden", {})
     assert answer.status_code == 403
+    assert "mottagningsenheten" in text_of(answer)
     assert rows(world.sessions) == before
 
 
