@@ -274,7 +274,10 @@ def case_open(
             sip=_box(sip, "SIP"),
             report=anmalan.strip() or None,
         )
-        return cases.open_case(desk, request_)
+        try:
+            return cases.open_case(desk, request_)
+        except NotFoundError:
+            raise FormProblem("Följer anmälan", "ingen anmälan med det numret") from None
 
     return _attempt(
         request,
