@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,10 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
+from core.errors import CaseInputError
+from core.settings import ROOT
 from models.db import make_engine, make_sessionmaker, transaction
 from service import cases
 from service.desk import Desk
 from tests.web.conftest import NOW, World, csrf_of, municipality_id
+from web import case_messages as messages
 
 Clients = dict[str, TestClient]
 LATER = NOW + dt.timedelta(days=4)  # after the booked meeting, to record it as held
@@ -544,3 +548,45 @@ def test_a_form_without_the_csrf_token_is_refused(world: World, signed_in: Clien
     )
     assert answer.status_code == 403
     assert "2027-0003" not in answer.text
+
+
+# --- every reason the service gives has a Swedish translation -------------------------------
+
+SOURCES = [
+    "service/cases",
+    "service/desk.py",
+    "scheduler/cases/rules.py",
+    "scheduler/cases/outbox.py",
+    "scheduler/privacy.py",
+    "scheduler/bookings.py",
+]
+RAISED = re.compile(
+    r"(CaseRuleError|CaseInputError|ConfidentialityError|NonexistentLocalTime)\(\s*"
+    r"((?:f?\"[^\"]*\"\s*)+)\)"
+)
+
+
+def service_reasons() -> list[str]:
+    """Every message text the case service raises for bad input or a rule, `{…}` as `X`."""
+    found = []
+    for source in SOURCES:
+        path = ROOT / source
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            for match in RAISED.finditer(file.read_text(encoding="utf-8")):
+                literals = re.findall(r"f?\"([^\"]*)\"", match.group(2))
+                found.append(re.sub(r"\{[^}]*\}", "1", "".join(literals)))
+    # What role_ref_problem returns, after "--responsible: ".
+    found += ["--responsible: unknown role (no role with that key)"]
+    found += ["--responsible: unknown unit or unit kind after @"]
+    return found
+
+
+def test_every_reason_the_service_gives_is_said_in_swedish() -> None:
+    reasons = service_reasons()
+    assert len(reasons) > 30
+    untranslated = [r for r in reasons if not any(re.search(p, r) for p, _ in messages.PHRASES)]
+    # Only the one whose text is role_ref_problem's (above).
+    assert untranslated == ["--responsible: 1"], untranslated
+    for reason in reasons:
+        said = messages.swedish(CaseInputError(reason))
+        assert not re.search(r"\b(the|must|cannot|case|meeting|already)\b", said), (reason, said)
