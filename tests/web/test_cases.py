@@ -396,7 +396,7 @@ def test_an_acute_report_shows_the_advice_to_phone_first(world: World, signed_in
     )
     page = text_of(answer)
     assert answer.status_code == 200
-    assert "BRÅDSKANDE: ring Mottagningsenheten Norr på" in page, page
+    assert "BRÅDSKANDE: ring Mottagningsenheten Norr på 0123-45 67 10 innan" in page, page
     assert "innan du skriver ner anmälan." in page
     assert "Ring mottagningsenheten först" in signed_in["rektor"].get("/anmalningar/ny").text
 
