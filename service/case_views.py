@@ -23,7 +23,7 @@ from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.cases import deadlines
 from scheduler.cases.subjects import case_view, rules_of
 from scheduler.municipality import MunicipalitySettings
-from scheduler.spec import SCHOOL_KINDS, UnitKind
+from scheduler.spec import SCHOOL_KINDS, CaseRules, UnitKind
 from service.desk import Desk
 from service.permissions import Action
 from service.todo_view import case_visible, report_visible, visible_cases
@@ -210,8 +210,8 @@ def _report_row(session: Session, report: models.Report) -> ReportRow:
     )
 
 
-def _case_row(session: Session, case: models.Case, rules: object, today: dt.date) -> CaseRow:
-    open_deadlines = [d for d in deadlines(case_view(session, case), rules) if not d.met]  # type: ignore[arg-type]
+def _case_row(session: Session, case: models.Case, rules: CaseRules, today: dt.date) -> CaseRow:
+    open_deadlines = [d for d in deadlines(case_view(session, case), rules) if not d.met]
     following = min((d.last_day for d in open_deadlines), default=None)
     school = session.get(models.Unit, case.school_unit_id) if case.school_unit_id else None
     return CaseRow(
@@ -438,7 +438,7 @@ def choices(session: Session, viewer: Viewer) -> Choices:
     )
 
 
-def _rules(session: Session, viewer: Viewer):  # type: ignore[no-untyped-def]
+def _rules(session: Session, viewer: Viewer) -> CaseRules:
     return rules_of(session.get_one(models.Municipality, viewer.municipality_id))
 
 

@@ -184,7 +184,7 @@ def report_note(
         who,
         reference,
         Action.ADD_NOTE,
-        lambda d: _note(d, reference, text, "report"),
+        lambda d: cases.add_note(d, reference, text),
     )
 
 
@@ -210,14 +210,6 @@ def _on_report(
         lambda problem, status: _report_page(request, session, who, reference, problem, status),
         "report",
     )
-
-
-def _note(desk: Desk, reference: str, text: str, series: str) -> cases.Outcome:
-    """A note only on the kind of matter the page is about (they share one series)."""
-    from service.cases.references import find_case, find_report
-
-    (find_case if series == "case" else find_report)(desk, reference)
-    return cases.add_note(desk, reference, text)
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -498,7 +490,7 @@ def case_note(
         who,
         reference,
         Action.ADD_NOTE,
-        lambda d: _note(d, reference, text, "case"),
+        lambda d: cases.add_note(d, reference, text),
     )
 
 
