@@ -479,3 +479,15 @@ def require(desk: Desk, viewer: Viewer, action: Action, series: str, reference: 
     if not visible:
         raise NotVisible()
     desk.require(action, matter)
+
+
+def require_report_visible(session: Session, viewer: Viewer, reference: str) -> None:
+    """A case opened on the web follows only a report its opener may see (NotVisible if not)."""
+    report = session.scalar(
+        select(models.Report).where(
+            models.Report.municipality_id == viewer.municipality_id,
+            models.Report.reference == reference,
+        )
+    )
+    if report is None or not report_visible(viewer, report, _rules(session, viewer).intake_role):
+        raise NotVisible()

@@ -266,8 +266,10 @@ def case_open(
             report=anmalan.strip() or None,
         )
         try:
+            if request_.report is not None:
+                views.require_report_visible(desk.session, who, request_.report)
             return cases.open_case(desk, request_)
-        except NotFoundError:
+        except (NotFoundError, views.NotVisible):
             raise FormProblem("Följer anmälan", "ingen anmälan med det numret") from None
 
     return _attempt(
