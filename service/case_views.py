@@ -24,6 +24,7 @@ from scheduler.cases import deadlines
 from scheduler.cases.subjects import case_view, rules_of
 from scheduler.municipality import MunicipalitySettings
 from scheduler.spec import SCHOOL_KINDS, CaseRules, UnitKind
+from service.delivery_log import STATUS_TEXT
 from service.desk import Desk
 from service.permissions import Action
 from service.todo_view import case_visible, report_visible, visible_cases
@@ -368,7 +369,13 @@ def _messages(session: Session, viewer: Viewer, series: str, reference: str) -> 
         )
         .order_by(n.due_at, n.id)
     )
-    return [Message(p, str(s), d.astimezone(STOCKHOLM)) for p, s, d in found]
+    return [Message(p, _status_text(str(s)), d.astimezone(STOCKHOLM)) for p, s, d in found]
+
+
+def _status_text(status: str) -> str:
+    """In the delivery log's words: Planerad, Skickas, Skickad, Misslyckad, Stoppad."""
+    state = {"pending": "planned", "queued": "sending"}.get(status, status)
+    return STATUS_TEXT.get(state, status)
 
 
 def _notes(session: Session, viewer: Viewer, reference: str) -> list[Note]:

@@ -143,7 +143,9 @@ def swedish(exc: SamverkanError) -> str:
         found = re.search(pattern, text)
         if found is not None:
             why = found.expand(words)
-            return f"{label}: {why}" if label and ":" not in why.split(" ")[0] else why
+            if label and ":" not in why.split(" ")[0]:
+                return f"{label}: {why}"
+            return why[0].upper() + why[1:]
     if isinstance(exc, ConfidentialityError):
         return "Uppgiften kan inte tas emot: inget om ett barn får skickas med e-post."
     if isinstance(exc, CaseInputError):

@@ -456,7 +456,7 @@ BAD: list[tuple[str, str, dict[str, Any], str]] = [
         "{case}/boka",
         "{case}",
         {"datum": "2027-03-04", "tid": "10:00"},
-        "samtycke måste registreras",
+        "Samtycke måste registreras",
     ),
     (
         "{case}/samtycke",
