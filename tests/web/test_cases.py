@@ -1,20 +1,22 @@
 """Reports and cases in the web app: the lists, the pages, and every form.
 
 Each form's happy path is run twice from the same database: once through the web app as the
-signed-in person, once through the service function the CLI command calls, with that person as
-`--by`. The page shows the command's lines, and both databases end up with the same rows (the
-web's own audit rows of listing and viewing aside). Errors are answered in Swedish, naming the
-field, and change nothing; each role sees and does only what it may; nobody reaches another
-municipality's reports or cases.
+signed-in person, once through the command line itself (`samverkan …`, in this process) with
+that person as `--by`. The page shows every line the command prints, and both databases end up
+with the same rows (the web's own audit rows of listing and viewing aside). Errors are
+answered in Swedish, naming the field, and change nothing; each role sees and does only what it
+may; nobody reaches another municipality's reports or cases.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 import models
 from core.errors import CaseInputError
 from core.settings import ROOT
-from models.db import make_engine, make_sessionmaker, transaction
-from service import cases
-from service.desk import Desk
-from tests.web.conftest import NOW, World, csrf_of, municipality_id
+from models.db import make_engine, make_sessionmaker
+from tests.web.conftest import NOW, World, csrf_of
 from web import case_messages as messages
 
 Clients = dict[str, TestClient]
@@ -110,22 +110,48 @@ def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.fixture
-def twin(world: World, sqlite_template: Any, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """A second copy of the same database, where the service is called as the CLI calls it."""
+def twin(
+    world: World, sqlite_template: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sessionmaker[Session]]:
+    """A second copy of the same database, which the command line (`samverkan`) works on."""
+    import logging
+
+    from worker import runtime
+
     template, _ = sqlite_template
     shutil.copyfile(template, tmp_path / "twin.db")
+    for key in list(os.environ):
+        if key.startswith("SAMVERKAN_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SAMVERKAN_DATABASE_URL", f"sqlite:///{tmp_path / 'twin.db'}")
+    monkeypatch.setenv("SAMVERKAN_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setattr(runtime, "_runtime", None)
+    monkeypatch.setattr(runtime, "_settings", None)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     engine = make_engine(f"sqlite:///{tmp_path / 'twin.db'}")
     yield make_sessionmaker(engine)
     engine.dispose()
+    if runtime._runtime is not None:
+        runtime._runtime.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
-def cli(
-    sessions: sessionmaker[Session], by: str, when: dt.datetime, work: Callable[[Desk], Any]
-) -> Any:
-    """What `samverkan … --by BY --now WHEN` does: the work at a desk for BY, one transaction."""
-    with transaction(sessions) as session:
-        desk = Desk.open(session, municipality_id(session, "exempel"), by, when)
-        return work(desk)
+def samverkan(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> str:
+    """Run `samverkan ARGS` in this process (the console script's entry point); its output."""
+    from samverkan import cli
+
+    monkeypatch.setattr(sys, "argv", ["samverkan", *args])
+    capfd.readouterr()
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        assert exit_.code in (0, None), capfd.readouterr()
+    out, _log = capfd.readouterr()  # the log lines go to stderr
+    return out
 
 
 # --- lists and pages ------------------------------------------------------------------------
@@ -195,14 +221,19 @@ def test_another_municipality_reaches_nothing(world: World, signed_in: Clients) 
 
 @pytest.mark.parametrize("world", ["sqlite"], indirect=True)
 def test_every_form_does_what_its_command_does(
-    world: World, signed_in: Clients, twin: sessionmaker[Session]
+    world: World,
+    signed_in: Clients,
+    twin: sessionmaker[Session],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Each form, then its command with the same person as `--by`, from the same database:
+    the page shows what the command prints, and both databases hold the same rows."""
     rektor, mottagning = signed_in["rektor"], signed_in["mottagning"]
-    new_report, new_case = "2027-0003", "2027-0004"
-    ref = world.case
-    steps: list[
-        tuple[TestClient, str, str, dict[str, Any], str, dt.datetime, Callable[[Desk], Any]]
-    ] = [
+    new_report, new_case, ref = "2027-0003", "2027-0004", world.case
+    by_rektor, by_intake = ["--by", "ingrid-mattsson"], ["--by", "linda-karlsson"]
+    page_of = {"r": f"/anmalningar/{new_report}", "c": f"/arenden/{ref}"}
+    steps: list[tuple[TestClient, str, str, dict[str, Any], list[str], dt.datetime]] = [
         (
             rektor,
             "/anmalningar",
@@ -214,37 +245,39 @@ def test_every_form_does_what_its_command_does(
                 "aterkoppling": "ja",
                 "vardnadshavare": "vh.ett@hem.example\nvh.tva@hem.example",
             },
-            "ingrid-mattsson",
+            [
+                "report",
+                "register",
+                "--unit",
+                "kyrkbacksskolan",
+                "--reporter",
+                "ingrid-mattsson",
+                "--district",
+                "norr",
+                "--acute",
+                "--wants-feedback",
+                "--guardian",
+                "vh.ett@hem.example",
+                "--guardian",
+                "vh.tva@hem.example",
+            ],
             NOW,
-            lambda d: cases.register_report(
-                d,
-                cases.ReportRequest(
-                    unit="kyrkbacksskolan",
-                    reporter="ingrid-mattsson",
-                    district="norr",
-                    acute=True,
-                    wants_feedback=True,
-                    guardians=("vh.ett@hem.example", "vh.tva@hem.example"),
-                ),
-            ),
         ),
         (
             mottagning,
             f"/anmalningar/{new_report}/mottagen",
-            f"/anmalningar/{new_report}",
+            page_of["r"],
             {},
-            "linda-karlsson",
+            ["report", "receive", new_report, *by_intake],
             NOW,
-            lambda d: cases.receive_report(d, new_report),
         ),
         (
             rektor,
             f"/anmalningar/{new_report}/anteckning",
-            f"/anmalningar/{new_report}",
+            page_of["r"],
             {"text": "Ringde mottagningen"},
-            "ingrid-mattsson",
+            ["report", "note", new_report, "Ringde mottagningen", *by_rektor],
             NOW,
-            lambda d: cases.add_note(d, new_report, "Ringde mottagningen"),
         ),
         (
             rektor,
@@ -258,130 +291,159 @@ def test_every_form_does_what_its_command_does(
                 "anmalan": new_report,
                 "vardnadshavare": "vh@hem.example",
             },
-            "ingrid-mattsson",
+            [
+                "case",
+                "open",
+                "--owner",
+                "ingrid-mattsson",
+                *by_rektor,
+                "--school",
+                "kyrkbacksskolan",
+                "--family-worker",
+                "emma-sandberg",
+                "--sip",
+                "--known-on",
+                "2027-02-25",
+                "--report",
+                new_report,
+                "--guardian",
+                "vh@hem.example",
+            ],
             NOW,
-            lambda d: cases.open_case(
-                d,
-                cases.CaseRequest(
-                    owner="ingrid-mattsson",
-                    school="kyrkbacksskolan",
-                    family_worker="emma-sandberg",
-                    sip=True,
-                    known_on=dt.date(2027, 2, 25),
-                    report=new_report,
-                    guardians=("vh@hem.example",),
-                ),
-            ),
         ),
         (
             rektor,
             f"/arenden/{ref}/samtycke",
-            f"/arenden/{ref}",
+            page_of["c"],
             {
                 "lamnat_av": "Båda vårdnadshavarna",
                 "omfattning": "Skola och IFO",
                 "lamnat_den": "2027-02-27",
             },
-            "ingrid-mattsson",
-            NOW,
-            lambda d: cases.record_consent(
-                d,
+            [
+                "case",
+                "consent",
                 ref,
-                cases.ConsentRequest("Båda vårdnadshavarna", "Skola och IFO", dt.date(2027, 2, 27)),
-            ),
+                *by_rektor,
+                "--given-by",
+                "Båda vårdnadshavarna",
+                "--scope",
+                "Skola och IFO",
+                "--given-on",
+                "2027-02-27",
+            ],
+            NOW,
         ),
         (
             rektor,
             f"/arenden/{ref}/boka",
-            f"/arenden/{ref}",
+            page_of["c"],
             {"datum": "2027-03-04", "tid": "10:00", "plats": "ifo-samtal"},
-            "ingrid-mattsson",
+            ["case", "book", ref, "2027-03-04", "10:00", *by_rektor, "--place", "ifo-samtal"],
             NOW,
-            lambda d: cases.book_meeting(
-                d, ref, cases.BookingRequest("2027-03-04", "10:00", "ifo-samtal")
-            ),
         ),
         (
             rektor,
             f"/arenden/{ref}/hallet",
-            f"/arenden/{ref}",
+            page_of["c"],
             {"mote": "1"},
-            "ingrid-mattsson",
+            ["case", "hold", ref, *by_rektor, "--meeting", "1"],
             LATER,
-            lambda d: cases.hold_meeting(d, ref, 1, None),
         ),
         (
             rektor,
             f"/arenden/{ref}/minnesanteckningar",
-            f"/arenden/{ref}",
+            page_of["c"],
             {"uppfoljning": ["2027-04-01", "", "2027-05-03"]},
-            "ingrid-mattsson",
+            [
+                "case",
+                "minutes",
+                ref,
+                *by_rektor,
+                "--follow-up",
+                "2027-04-01",
+                "--follow-up",
+                "2027-05-03",
+            ],
             LATER,
-            lambda d: cases.record_minutes(d, ref, [dt.date(2027, 4, 1), dt.date(2027, 5, 3)]),
         ),
         (
             rektor,
             f"/arenden/{ref}/sip",
-            f"/arenden/{ref}",
+            page_of["c"],
             {"uppfoljning": "2027-06-01"},
-            "ingrid-mattsson",
+            ["case", "sip", ref, *by_rektor, "--follow-up", "2027-06-01"],
             LATER,
-            lambda d: cases.mark_sip(d, ref, dt.date(2027, 6, 1)),
         ),
         (
             rektor,
             f"/arenden/{ref}/sip-insats",
-            f"/arenden/{ref}",
+            page_of["c"],
             {
                 "mal": "Närvaro",
                 "insats": "Samtal varje vecka",
                 "ansvar": "familjebehandlare@ifo",
                 "klart_senast": "2027-05-01",
             },
-            "ingrid-mattsson",
-            LATER,
-            lambda d: cases.add_sip_item(
-                d,
+            [
+                "case",
+                "sip-add",
                 ref,
-                cases.SipItemRequest(
-                    "Närvaro", "Samtal varje vecka", "familjebehandlare@ifo", dt.date(2027, 5, 1)
-                ),
-            ),
+                *by_rektor,
+                "--goal",
+                "Närvaro",
+                "--action",
+                "Samtal varje vecka",
+                "--responsible",
+                "familjebehandlare@ifo",
+                "--due",
+                "2027-05-01",
+            ],
+            LATER,
+        ),
+        (
+            rektor,
+            f"/arenden/{ref}/anteckning",
+            page_of["c"],
+            {"text": "Bra möte"},
+            ["case", "note", ref, "Bra möte", *by_rektor],
+            LATER,
         ),
         (
             mottagning,
             f"/anmalningar/{new_report}/misstankt-vald",
-            f"/anmalningar/{new_report}",
+            page_of["r"],
             {},
-            "linda-karlsson",
+            ["report", "flag-abuse", new_report, *by_intake],
             LATER,
-            lambda d: cases.flag_suspected_abuse(d, new_report),
         ),
         (
             rektor,
             f"/arenden/{ref}/aterkalla-samtycke",
-            f"/arenden/{ref}",
+            page_of["c"],
             {},
-            "ingrid-mattsson",
+            ["case", "withdraw-consent", ref, *by_rektor],
             LATER,
-            lambda d: cases.withdraw_consent(d, ref),
         ),
         (
             rektor,
             f"/arenden/{new_case}/avsluta",
             f"/arenden/{new_case}",
             {},
-            "ingrid-mattsson",
+            ["case", "close", new_case, *by_rektor],
             LATER,
-            lambda d: cases.close_case(d, new_case),
         ),
     ]
-    for client, path, form_page, form, by, when, work in steps:
+    for client, path, form_page, form, command, when in steps:
         world.clock.current = when
         answer = post(client, path, form_page, form)
         assert answer.status_code == 200, (path, text_of(answer))
-        outcome = cli(twin, by, when, work)
-        for line in outcome.lines:
+        printed = samverkan(
+            capfd, monkeypatch, [*command, "-m", "exempel", "--now", when.isoformat()]
+        )
+        lines = [line for line in printed.splitlines() if line.strip()]
+        assert lines, command
+        for line in lines:
             assert line in text_of(answer), (path, line)
         assert rows(world.sessions) == rows(twin), path
 
