@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+import models
 from core.errors import TemplateError as TemplateError  # re-exported
 
 WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
@@ -62,17 +76,73 @@ def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def make_environment(templates_dir: Path) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(templates_dir)),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+def make_environment(
+    templates_dir: Path, *, overrides: Mapping[str, str] | None = None
+) -> Environment:
+    """The environment for the template files; with `overrides` (a municipality's own texts,
+    template name → body), a sandboxed one that reads those before the files, and has no
+    globals: an override reaches only the context it is given and the filters."""
+    files = FileSystemLoader(str(templates_dir))
+    if overrides is None:
+        env = Environment(loader=files, **_OPTIONS)
+    else:
+        env = ImmutableSandboxedEnvironment(
+            loader=ChoiceLoader([OverrideLoader(overrides), files]), **_OPTIONS
+        )
+        env.globals.clear()
     env.filters.update(datum=datum, klockslag=klockslag, manad=manad, roll=roll)
     return env
+
+
+_OPTIONS: dict[str, Any] = dict(
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class OverrideLoader(BaseLoader):
+    """A municipality's own texts (template name → body), put in front of the files."""
+
+    def __init__(self, texts: Mapping[str, str]):
+        self.texts = dict(texts)
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool]]:
+        if template not in self.texts:
+            raise TemplateNotFound(template)
+        # Never stale: an environment is built anew for each version of the texts.
+        return self.texts[template], None, lambda: True
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """A municipality's overrides as stored now: the version (name, updated) of each, and a
+    way to read the bodies, called only when that version is not the one cached."""
+
+    municipality_id: int
+    version: tuple[tuple[str, dt.datetime], ...]
+    bodies: Callable[[], Mapping[str, str]]
+
+
+def municipality_texts(session: Session, municipality_id: int) -> Overrides:
+    """The lookup: one query for the version; the bodies only when the cache is stale."""
+    t = models.MessageText
+    where = t.municipality_id == municipality_id
+    version = tuple(
+        (name, updated)
+        for name, updated in session.execute(
+            select(t.template, t.updated_at).where(where).order_by(t.template)
+        )
+    )
+
+    def bodies() -> Mapping[str, str]:
+        return dict(session.execute(select(t.template, t.body).where(where)).tuples())
+
+    return Overrides(municipality_id, version, bodies)
 
 
 @dataclass(frozen=True)
@@ -84,23 +154,47 @@ class Rendered:
 
 class Renderer:
     def __init__(self, templates_dir: Path):
+        self.templates_dir = templates_dir
         self.env = make_environment(templates_dir)
+        # municipality id -> (version of its overrides, their environment), per process
+        self._overridden: dict[int, tuple[tuple[tuple[str, dt.datetime], ...], Environment]] = {}
+        self._lock = threading.Lock()
 
-    def subject(self, template: str, context: dict[str, Any]) -> str:
-        return self._one(f"email/{template}.subject", context).strip()
+    def subject(
+        self, template: str, context: dict[str, Any], overrides: Overrides | None = None
+    ) -> str:
+        return self._one(f"email/{template}.subject", context, self._env(overrides)).strip()
 
-    def render(self, template: str, context: dict[str, Any]) -> Rendered:
-        subject = self.subject(template, context)
+    def render(
+        self, template: str, context: dict[str, Any], overrides: Overrides | None = None
+    ) -> Rendered:
+        """The message; with `overrides`, in that municipality's own words where it has any."""
+        return self.render_in(self._env(overrides), template, context)
+
+    def render_in(self, env: Environment, template: str, context: dict[str, Any]) -> Rendered:
+        subject = self._one(f"email/{template}.subject", context, env).strip()
         if "\n" in subject or "\r" in subject:
             raise TemplateError(f"the subject of {template!r} renders to more than one line")
         return Rendered(
             subject=subject,
-            text=self._one(f"email/{template}.txt", context),
-            html=self._one(f"email/{template}.html", context),
+            text=self._one(f"email/{template}.txt", context, env),
+            html=self._one(f"email/{template}.html", context, env),
         )
 
-    def _one(self, name: str, context: dict[str, Any]) -> str:
+    def _env(self, overrides: Overrides | None) -> Environment:
+        if overrides is None or not overrides.version:
+            return self.env
+        with self._lock:
+            cached = self._overridden.get(overrides.municipality_id)
+            if cached is not None and cached[0] == overrides.version:
+                return cached[1]
+        env = make_environment(self.templates_dir, overrides=overrides.bodies())
+        with self._lock:
+            self._overridden[overrides.municipality_id] = (overrides.version, env)
+        return env
+
+    def _one(self, name: str, context: dict[str, Any], env: Environment | None = None) -> str:
         try:
-            return self.env.get_template(name).render(**context)
+            return (env or self.env).get_template(name).render(**context)
         except Exception as exc:  # jinja raises many kinds; all mean the same to the caller
             raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from exc

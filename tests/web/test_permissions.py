@@ -36,6 +36,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # A failed message of Exempelby: the other municipality's coordinator does not find it.
     ("POST", "/leveranslogg/{notification_id}/skicka-igen"): COORDINATOR_PAGE
     | {"samordnare": 303, "annan": 404, ANON: 403},
+    ("GET", "/texter"): COORDINATOR_PAGE,
+    ("GET", "/texter/{name}"): COORDINATOR_PAGE,
+    # Each coordinator changes their own municipality's wording.
+    ("POST", "/texter/{name}"): COORDINATOR_PAGE | {"samordnare": 303, "annan": 303, ANON: 403},
+    ("POST", "/texter/{name}/forhandsgranska"): COORDINATOR_PAGE | {ANON: 403},
+    ("POST", "/texter/{name}/aterstall"): COORDINATOR_PAGE
+    | {"samordnare": 303, "annan": 303, ANON: 403},
     ("GET", "/feeds/{token}.ics"): dict.fromkeys(KINDS, 404),  # no such token
     ("GET", "/healthz"): PUBLIC_OK,
     ("GET", "/metrics"): PUBLIC_OK,
@@ -74,6 +81,7 @@ def test_each_route_allows_and_refuses_as_expected(world: World, signed_in: dict
 def request(world: World, client, method: str, path: str, kind: str) -> int:  # type: ignore[no-untyped-def]
     if path == "/static":
         return int(client.get("/static/style.css").status_code)
+    path = path.replace("{name}", "utvardering-underlag")
     if method == "GET":
         return int(client.get(path.replace("{token}", "x" * 43)).status_code)
     token = csrf_of(client.get("/logga-in").text)
