@@ -468,6 +468,8 @@ def check_part(env: Environment, name: str, part: str, body: str) -> list[Proble
     except TemplateSyntaxError as error:
         return [Problem(part, error.lineno, f"mallen går inte att tolka: {error.message}")]
     problems = [Problem(part, p.line, p.message) for p in _unknown_names(ast, fields_of(name))]
+    for node in ast.find_all((nodes.Import, nodes.FromImport)):
+        problems.append(Problem(part, node.lineno, "får inte importera andra mallar"))
     for other in meta.find_referenced_templates(ast):
         if other is None or other not in SHARED_PARTS:
             problems.append(

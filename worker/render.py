@@ -140,7 +140,9 @@ def municipality_texts(session: Session, municipality_id: int) -> Overrides:
     )
 
     def bodies() -> Mapping[str, str]:
-        return dict(session.execute(select(t.template, t.body).where(where)).tuples())
+        return {
+            name: body for name, body in session.execute(select(t.template, t.body).where(where))
+        }
 
     return Overrides(municipality_id, version, bodies)
 
