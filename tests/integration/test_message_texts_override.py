@@ -127,6 +127,10 @@ def test_an_override_is_used_for_its_municipality_only_changed_and_reverted_live
     assert send(delivery, smtp_server, mine) == "Egen ämnesrad för Lilla kommunen: 2027"
     # The other municipality keeps the default wording.
     assert send(delivery, smtp_server, theirs) == default_subject
+    # Its own wording, saved at the same moment (the same version), is its own.
+    save(sessions, coordinator(sessions, "annan"), {"subject": "Annans {{ municipality }}"}, LOADED)
+    assert send(delivery, smtp_server, theirs) == "Annans Annan kommun"
+    assert send(delivery, smtp_server, mine) == "Egen ämnesrad för Lilla kommunen: 2027"
 
     # Changed while the worker runs: the next message has the new wording (no restart).
     later = LOADED + dt.timedelta(minutes=1)
@@ -135,17 +139,20 @@ def test_an_override_is_used_for_its_municipality_only_changed_and_reverted_live
     # The text and html parts were not overridden: they keep the default wording.
     with transaction(sessions) as session:
         texts.revert(session, liten, TEMPLATES, NAME, LOADED + dt.timedelta(minutes=2))
-    assert stored(sessions) == 0
+    assert stored(sessions) == 1  # the other municipality's
     assert send(delivery, smtp_server, mine) == default_subject
+    assert send(delivery, smtp_server, theirs) == "Annans Annan kommun"
     with sessions() as session:
         actions = list(session.scalars(select(models.WebAudit.action).order_by(models.WebAudit.id)))
-    assert actions == ["text.saved", "text.saved", "text.reverted"]
+    assert actions == ["text.saved", "text.saved", "text.saved", "text.reverted"]
 
 
 # Each refused body: (part, body, what the Swedish message says).
 REFUSED = [
     ("subject", "Hej {{ barnets_namn }}", "okänt fält ”barnets_namn”"),
     ("txt", "Rad ett\n{{ personnummer }}\n", "rad 2: okänt fält ”personnummer”"),
+    # unknown even where rendering on the sample would pass
+    ("txt", "{% if personnummer is defined %}{{ personnummer }}{% endif %}", "okänt fält"),
     ("subject", "Kallelse {% if occurrence.key %}", "mallen går inte att tolka"),
     ("txt", "{{ occurrence.key }\n", "mallen går inte att tolka"),
     ("subject", "Första raden\nAndra raden", "ämnesraden blir mer än en rad"),
