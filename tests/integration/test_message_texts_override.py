@@ -6,6 +6,7 @@ not given, does not parse, has a subject of more than one line, or reaches outsi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,20 @@ def test_the_worker_renders_a_stored_override_in_the_sandbox(
         error = session.get_one(models.Notification, mine[0]).last_error or ""
     assert "SecurityError" in error
     assert smtp_server.received == []
+
+
+def test_only_a_coordinator_reads_or_changes_texts(sessions: sessionmaker[Session]) -> None:
+    """The service refuses by itself, whatever the interface in front of it."""
+    rektor = dataclasses.replace(
+        coordinator(sessions, "liten"), roles=(Role("rektor", None, None),)
+    )
+    with transaction(sessions) as session:
+        for attempt in (
+            lambda: texts.catalogue(session, rektor, TEMPLATES),
+            lambda: texts.text_view(session, rektor, TEMPLATES, NAME),
+            lambda: texts.save(session, rektor, TEMPLATES, NAME, {"subject": "x"}, LOADED),
+            lambda: texts.revert(session, rektor, TEMPLATES, NAME, LOADED),
+        ):
+            with pytest.raises(texts.NotAllowed):
+                attempt()
+    assert stored(sessions) == 0
