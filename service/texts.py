@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 import models
 from core.errors import TemplateError
 from service.viewer import Viewer
-from worker.render import Rendered, make_environment
+from worker.render import LIMIT, Rendered, make_environment
 
 PARTS = ("subject", "txt", "html")
 PART_TEXT = {"subject": "Ämnesrad", "txt": "Text", "html": "HTML"}
@@ -468,6 +468,9 @@ def check_part(env: Environment, name: str, part: str, body: str) -> list[Proble
     except TemplateSyntaxError as error:
         return [Problem(part, error.lineno, f"mallen går inte att tolka: {error.message}")]
     problems = [Problem(part, p.line, p.message) for p in _unknown_names(ast, fields_of(name))]
+    for const in ast.find_all(nodes.Const):
+        if isinstance(const.value, int | float) and abs(const.value) > LIMIT:
+            problems.append(Problem(part, const.lineno, f"talet är för stort (högst {LIMIT})"))
     for node in ast.find_all((nodes.Import, nodes.FromImport)):
         problems.append(Problem(part, node.lineno, "får inte importera andra mallar"))
     for other in meta.find_referenced_templates(ast):

@@ -18,6 +18,7 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,7 +87,7 @@ def make_environment(
     if overrides is None:
         env = Environment(loader=files, **_OPTIONS)
     else:
-        env = ImmutableSandboxedEnvironment(
+        env = OverrideEnvironment(
             loader=ChoiceLoader([OverrideLoader(overrides), files]), **_OPTIONS
         )
         env.globals.clear()
@@ -101,6 +102,23 @@ _OPTIONS: dict[str, Any] = dict(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+LIMIT = 100_000  # the largest number or repeated text an override may make
+
+
+class OverrideEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, and no `**` nor a `*` that makes a huge number or text (memory)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        sizes = [len(v) if isinstance(v, str | list | tuple) else v for v in (left, right)]
+        if operator == "**" or not all(isinstance(v, int | float) for v in sizes):
+            raise SecurityError(f"the operator {operator} is not allowed here")
+        if abs(sizes[0] * sizes[1]) > LIMIT:
+            raise SecurityError(f"{operator} makes more than {LIMIT}")
+        return super().call_binop(context, operator, left, right)
 
 
 class OverrideLoader(BaseLoader):

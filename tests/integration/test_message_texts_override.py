@@ -175,6 +175,12 @@ REFUSED = [
     ("txt", "{{ request }}", "okänt fält ”request”"),
     ("txt", "{{ case.reference }}", "okänt fält ”case”"),  # a routine message has no case
     ("txt", "{% include 'email/arende-kallelse.txt' %}", "gemensamma delarna"),
+    # exhausting memory
+    ("txt", "{{ 'x' * 99999 * 99999 }}", "otillåten åtkomst"),
+    ("txt", "{{ municipality * 50000 }}", "otillåten åtkomst"),
+    ("txt", "{{ 9 ** 9 ** 9 }}", "otillåten åtkomst"),
+    ("txt", "{{ municipality|center(999999999) }}", "talet är för stort"),
+    ("txt", "{{ municipality|center(99999 * 99999) }}", "otillåten åtkomst"),
     ("txt", "{% import 'email/_layout.html' as x %}{{ x.__class__ }}", "importera"),
 ]
 
