@@ -84,25 +84,22 @@ def make_environment(
     template name → body), a sandboxed one that reads those before the files, and has no
     globals: an override reaches only the context it is given and the filters."""
     files = FileSystemLoader(str(templates_dir))
-    if overrides is None:
-        env = Environment(loader=files, **_OPTIONS)
-    else:
-        env = OverrideEnvironment(
-            loader=ChoiceLoader([OverrideLoader(overrides), files]), **_OPTIONS
-        )
+    kind = Environment if overrides is None else OverrideEnvironment
+    env = kind(
+        loader=files if overrides is None else ChoiceLoader([OverrideLoader(overrides), files]),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    if overrides is not None:
         env.globals.clear()
     env.filters.update(datum=datum, klockslag=klockslag, manad=manad, roll=roll)
     return env
 
 
-_OPTIONS: dict[str, Any] = dict(
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
+# --- a municipality's own texts (service/texts.py validates them) ------------------------------
 
 LIMIT = 100_000  # the largest number or repeated text an override may make
 
@@ -174,8 +171,8 @@ class Rendered:
 
 class Renderer:
     def __init__(self, templates_dir: Path):
-        self.templates_dir = templates_dir
         self.env = make_environment(templates_dir)
+        self.templates_dir = templates_dir
         # municipality id -> (version of its overrides, their environment), per process
         self._overridden: dict[int, tuple[tuple[tuple[str, dt.datetime], ...], Environment]] = {}
         self._lock = threading.Lock()
@@ -183,22 +180,19 @@ class Renderer:
     def subject(
         self, template: str, context: dict[str, Any], overrides: Overrides | None = None
     ) -> str:
-        return self._one(f"email/{template}.subject", context, self._env(overrides)).strip()
+        return self._one(f"email/{template}.subject", context, overrides).strip()
 
     def render(
         self, template: str, context: dict[str, Any], overrides: Overrides | None = None
     ) -> Rendered:
         """The message; with `overrides`, in that municipality's own words where it has any."""
-        return self.render_in(self._env(overrides), template, context)
-
-    def render_in(self, env: Environment, template: str, context: dict[str, Any]) -> Rendered:
-        subject = self._one(f"email/{template}.subject", context, env).strip()
+        subject = self.subject(template, context, overrides)
         if "\n" in subject or "\r" in subject:
             raise TemplateError(f"the subject of {template!r} renders to more than one line")
         return Rendered(
             subject=subject,
-            text=self._one(f"email/{template}.txt", context, env),
-            html=self._one(f"email/{template}.html", context, env),
+            text=self._one(f"email/{template}.txt", context, overrides),
+            html=self._one(f"email/{template}.html", context, overrides),
         )
 
     def _env(self, overrides: Overrides | None) -> Environment:
@@ -213,8 +207,8 @@ class Renderer:
             self._overridden[overrides.municipality_id] = (overrides.version, env)
         return env
 
-    def _one(self, name: str, context: dict[str, Any], env: Environment | None = None) -> str:
+    def _one(self, name: str, context: dict[str, Any], overrides: Overrides | None = None) -> str:
         try:
-            return (env or self.env).get_template(name).render(**context)
+            return self._env(overrides).get_template(name).render(**context)
         except Exception as exc:  # jinja raises many kinds; all mean the same to the caller
             raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from exc
