@@ -226,8 +226,20 @@ def test_an_override_of_a_field_the_default_is_not_given_is_refused_per_kind() -
     assert routine.problems and "case" in str(routine.problems[0])
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("{{ municipality.__class__.__mro__ }}", "SecurityError"),
+        ("{{ lipsum.__globals__ }}", "UndefinedError"),  # no globals at all
+        ("{{ 'x' * 999999 }}", "SecurityError"),
+    ],
+)
 def test_the_worker_renders_a_stored_override_in_the_sandbox(
-    sessions: sessionmaker[Session], delivery: Delivery, smtp_server: SmtpRecorder
+    sessions: sessionmaker[Session],
+    delivery: Delivery,
+    smtp_server: SmtpRecorder,
+    body: str,
+    error: str,
 ) -> None:
     """A row written around the validation (straight into the table) still cannot reach
     beyond its context: the worker renders overrides sandboxed, so the message fails."""
@@ -237,15 +249,15 @@ def test_the_worker_renders_a_stored_override_in_the_sandbox(
             models.MessageText(
                 municipality_id=coordinator(sessions, "liten").municipality_id,
                 template=f"email/{NAME}.subject",
-                body="{{ municipality.__class__.__mro__ }}",
+                body=body,
                 updated_at=LOADED,
             )
         )
         claim_due(session, mine[1], 10_000)
     assert deliver_one(delivery, mine[0], mine[1]) is DeliveryOutcome.FAILED
     with sessions() as session:
-        error = session.get_one(models.Notification, mine[0]).last_error or ""
-    assert "SecurityError" in error
+        last_error = session.get_one(models.Notification, mine[0]).last_error or ""
+    assert error in last_error
     assert smtp_server.received == []
 
 
