@@ -17,6 +17,7 @@ from models.directory import District, Municipality, Person, RoleAssignment, Uni
 from models.invites import InviteRecord
 from models.outbox import OPEN_STATUSES, DeliveryAttempt, Notification, Status
 from models.routines import Booking, Material, Routine
+from models.texts import MessageText
 
 __all__ = [
     "OPEN_STATUSES",
@@ -35,6 +36,7 @@ __all__ = [
     "Heartbeat",
     "InviteRecord",
     "Material",
+    "MessageText",
     "Municipality",
     "Notification",
     "Person",

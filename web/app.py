@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from web import api, auth, cases, meetings, ops, pages, profiles, signin
+from web import api, auth, cases, meetings, ops, pages, profiles, signin, texts
 from web.access import RULES, Rule
 from web.config import WebConfig
 from web.deps import Refused, SignInNeeded, csrf, page
@@ -43,7 +43,7 @@ def create_app(sessions: sessionmaker[Session], config: WebConfig | None = None)
         loader=FileSystemLoader(config.templates_dir / "web"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
-    for module in (signin, pages, cases, ops, meetings, profiles, api):
+    for module in (signin, pages, cases, ops, meetings, profiles, texts, api):
         # The routes themselves, not `include_router`: this FastAPI wraps an included router
         # in one opaque route, and `check_routes` and the permission test read each route.
         app.router.routes.extend(module.router.routes)

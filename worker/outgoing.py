@@ -19,7 +19,7 @@ from scheduler.answers import SUMMARY_TEMPLATE, summary_context
 from scheduler.calendar import STOCKHOLM
 from worker.compose import Address, Attachment, compose_message
 from worker.invite import Party, build_invite
-from worker.render import Renderer
+from worker.render import Renderer, municipality_texts
 
 __all__ = ["build_message"]
 
@@ -36,7 +36,7 @@ def build_message(
     municipality = session.get_one(models.Municipality, row.municipality_id)
     # The non-responders summary lists who has not answered as of sending, not of planning.
     context = summary_context(session, row) if row.template == SUMMARY_TEMPLATE else row.context
-    rendered = renderer.render(row.template, context)
+    rendered = renderer.render(row.template, context, municipality_texts(session, municipality.id))
     sender = Address(municipality.sender_name, municipality.sender_email)
     reply = context.get("reply_to")
     invite, method = (

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+import models
 from core.errors import TemplateError as TemplateError  # re-exported
 
 WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
@@ -62,17 +77,89 @@ def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def make_environment(templates_dir: Path) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(templates_dir)),
+def make_environment(
+    templates_dir: Path, *, overrides: Mapping[str, str] | None = None
+) -> Environment:
+    """The environment for the template files; with `overrides` (a municipality's own texts,
+    template name → body), a sandboxed one that reads those before the files, and has no
+    globals: an override reaches only the context it is given and the filters."""
+    files = FileSystemLoader(str(templates_dir))
+    kind = Environment if overrides is None else OverrideEnvironment
+    env = kind(
+        loader=files if overrides is None else ChoiceLoader([OverrideLoader(overrides), files]),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    if overrides is not None:
+        env.globals.clear()
     env.filters.update(datum=datum, klockslag=klockslag, manad=manad, roll=roll)
     return env
+
+
+# --- a municipality's own texts (service/texts.py validates them) ------------------------------
+
+LIMIT = 100_000  # the largest number or repeated text an override may make
+
+
+class OverrideEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, and no `**` nor a `*` that makes a huge number or text (memory)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        sizes = [len(v) if isinstance(v, str | list | tuple) else v for v in (left, right)]
+        if operator == "**" or not all(isinstance(v, int | float) for v in sizes):
+            raise SecurityError(f"the operator {operator} is not allowed here")
+        if abs(sizes[0] * sizes[1]) > LIMIT:
+            raise SecurityError(f"{operator} makes more than {LIMIT}")
+        return super().call_binop(context, operator, left, right)
+
+
+class OverrideLoader(BaseLoader):
+    """A municipality's own texts (template name → body), put in front of the files."""
+
+    def __init__(self, texts: Mapping[str, str]):
+        self.texts = dict(texts)
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool]]:
+        if template not in self.texts:
+            raise TemplateNotFound(template)
+        # Never stale: an environment is built anew for each version of the texts.
+        return self.texts[template], None, lambda: True
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """A municipality's overrides as stored now: the version (name, updated) of each, and a
+    way to read the bodies, called only when that version is not the one cached."""
+
+    municipality_id: int
+    version: tuple[tuple[str, dt.datetime], ...]
+    bodies: Callable[[], Mapping[str, str]]
+
+
+def municipality_texts(session: Session, municipality_id: int) -> Overrides:
+    """The lookup: one query for the version; the bodies only when the cache is stale."""
+    t = models.MessageText
+    where = t.municipality_id == municipality_id
+    version = tuple(
+        (name, updated)
+        for name, updated in session.execute(
+            select(t.template, t.updated_at).where(where).order_by(t.template)
+        )
+    )
+
+    def bodies() -> Mapping[str, str]:
+        return {
+            name: body for name, body in session.execute(select(t.template, t.body).where(where))
+        }
+
+    return Overrides(municipality_id, version, bodies)
 
 
 @dataclass(frozen=True)
@@ -85,22 +172,43 @@ class Rendered:
 class Renderer:
     def __init__(self, templates_dir: Path):
         self.env = make_environment(templates_dir)
+        self.templates_dir = templates_dir
+        # municipality id -> (version of its overrides, their environment), per process
+        self._overridden: dict[int, tuple[tuple[tuple[str, dt.datetime], ...], Environment]] = {}
+        self._lock = threading.Lock()
 
-    def subject(self, template: str, context: dict[str, Any]) -> str:
-        return self._one(f"email/{template}.subject", context).strip()
+    def subject(
+        self, template: str, context: dict[str, Any], overrides: Overrides | None = None
+    ) -> str:
+        return self._one(f"email/{template}.subject", context, overrides).strip()
 
-    def render(self, template: str, context: dict[str, Any]) -> Rendered:
-        subject = self.subject(template, context)
+    def render(
+        self, template: str, context: dict[str, Any], overrides: Overrides | None = None
+    ) -> Rendered:
+        """The message; with `overrides`, in that municipality's own words where it has any."""
+        subject = self.subject(template, context, overrides)
         if "\n" in subject or "\r" in subject:
             raise TemplateError(f"the subject of {template!r} renders to more than one line")
         return Rendered(
             subject=subject,
-            text=self._one(f"email/{template}.txt", context),
-            html=self._one(f"email/{template}.html", context),
+            text=self._one(f"email/{template}.txt", context, overrides),
+            html=self._one(f"email/{template}.html", context, overrides),
         )
 
-    def _one(self, name: str, context: dict[str, Any]) -> str:
+    def _env(self, overrides: Overrides | None) -> Environment:
+        if overrides is None or not overrides.version:
+            return self.env
+        with self._lock:
+            cached = self._overridden.get(overrides.municipality_id)
+            if cached is not None and cached[0] == overrides.version:
+                return cached[1]
+        env = make_environment(self.templates_dir, overrides=overrides.bodies())
+        with self._lock:
+            self._overridden[overrides.municipality_id] = (overrides.version, env)
+        return env
+
+    def _one(self, name: str, context: dict[str, Any], overrides: Overrides | None = None) -> str:
         try:
-            return self.env.get_template(name).render(**context)
+            return self._env(overrides).get_template(name).render(**context)
         except Exception as exc:  # jinja raises many kinds; all mean the same to the caller
             raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from exc

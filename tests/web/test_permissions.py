@@ -67,6 +67,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # Without a file (or the previewed text): a coordinator's request is incomplete.
     ("POST", "/profil/granska"): COORDINATOR_PAGE | {"samordnare": 400, "annan": 400, ANON: 403},
     ("POST", "/profil/verkstall"): COORDINATOR_PAGE | {"samordnare": 400, "annan": 400, ANON: 403},
+    ("GET", "/texter"): COORDINATOR_PAGE,
+    ("GET", "/texter/{name}"): COORDINATOR_PAGE,
+    # Each coordinator changes their own municipality's wording.
+    ("POST", "/texter/{name}"): COORDINATOR_PAGE | {"samordnare": 303, "annan": 303, ANON: 403},
+    ("POST", "/texter/{name}/forhandsgranska"): COORDINATOR_PAGE | {ANON: 403},
+    ("POST", "/texter/{name}/aterstall"): COORDINATOR_PAGE
+    | {"samordnare": 303, "annan": 303, ANON: 403},
     ("GET", "/feeds/{token}.ics"): dict.fromkeys(KINDS, 404),  # no such token
     # Reports and cases (web/cases.py). A POST carries the CSRF token and no field: 400 is
     # "allowed, the form is incomplete"; 404: the viewer may not see that report or case.
@@ -169,6 +176,7 @@ def request(world: World, client, method: str, path: str, kind: str) -> int:  # 
         return int(client.get("/static/style.css").status_code)
     reference = world.report if path.startswith("/anmalningar/") else world.case
     path = path.replace("{reference}", reference)
+    path = path.replace("{name}", "utvardering-underlag")
     if method == "GET":
         return int(client.get(path.replace("{token}", "x" * 43)).status_code)
     token = csrf_of(client.get("/logga-in").text)
