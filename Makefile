@@ -71,8 +71,11 @@ $(OIDC)/node_modules/.package-lock.json: $(OIDC)/package-lock.json
 	else echo "npm not found: the OpenID Connect tests will not run"; fi
 
 # Everything, including the quick fault-injection scenarios; `make faults` runs the slow ones.
+# Two processes (pytest-xdist), a test file each at a time: `make test TEST_WORKERS=1` runs them in
+# one process, `TEST_WORKERS=auto` one per core.
+TEST_WORKERS ?= 2
 test: lint js dovecot browser oidc
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Loads profiles/exempel.yaml into its own folder var/demo/ (never the configured database)
 # and simulates the next calendar year into var/demo/outbox/.

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.imap",
     "tests.fixtures.browser",
     "tests.fixtures.oidc",
+    "tests.fixtures.summaries",
 ]

@@ -1,4 +1,5 @@
-"""Fixtures of the fault-injection suite; the figures of each run are summarised at the end."""
+"""Fixtures of the fault-injection suite; the figures of each run are summarised at the end
+(`tests/fixtures/summaries.py`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import REPORTS, Cluster, Outbox, messages, mode
+from tests.faults.harness import Cluster, Outbox
 from tests.fixtures.services import PostgresSchema, RedisProcess
 from tests.fixtures.smtp import SmtpRecorder
 
@@ -18,24 +19,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/faults/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.faults)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not REPORTS:
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section(f"fault injection ({mode()} run, {messages()} messages a scenario)")
-    write(
-        f"{'scenario':<44} {'planned':>7} {'sent':>6} {'lost':>5} {'dup':>4} {'failed':>6}"
-        f" {'drain s':>8}"
-    )
-    for r in REPORTS:
-        write(
-            f"{r.scenario:<44} {r.planned:>7} {r.sent:>6} {r.lost:>5} {r.duplicated:>4}"
-            f" {r.failed:>6} {r.drain_seconds:>8.1f}"
-        )
-        if r.details:
-            write(f"    {r.details}")
 
 
 @pytest.fixture
