@@ -33,6 +33,7 @@ from scheduler.outbox.sending import (
     mark_failed,
     mark_retry,
     mark_sent,
+    mark_sent_by_id,
     resend,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "mark_failed",
     "mark_retry",
     "mark_sent",
+    "mark_sent_by_id",
     "next_due",
     "not_in_retry",
     "open_count",

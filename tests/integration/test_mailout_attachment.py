@@ -77,7 +77,7 @@ def attachments_of(message: email.message.EmailMessage) -> list[tuple[str | None
     )
     return [
         (part.get_filename(), part.get_payload(decode=True))  # type: ignore[misc]
-        for part in parsed.iter_attachments()  # type: ignore[attr-defined]
+        for part in parsed.iter_attachments()
     ]
 
 

@@ -77,7 +77,7 @@ def reference(to: str, attachments: list[Attachment]) -> EmailMessage:
 
 def attached(written: bytes) -> list[bytes]:
     parsed = email.message_from_bytes(written, policy=email.policy.default)
-    return [part.get_payload(decode=True) for part in parsed.iter_attachments()]  # type: ignore[attr-defined, misc]
+    return [part.get_payload(decode=True) for part in parsed.iter_attachments()]  # type: ignore[misc]
 
 
 def same_boundaries(*messages: EmailMessage) -> None:
