@@ -10,7 +10,13 @@ Every other module plans, claims, sends and cancels through these functions:
   failed); a send stopped at the last moment is a `cancel`; `resend` puts a failed row back.
 """
 
-from scheduler.outbox.claims import claim_due, next_due, open_count, sweep_expired
+from scheduler.outbox.claims import (
+    claim_due,
+    next_due,
+    open_count,
+    serialize_ticks,
+    sweep_expired,
+)
 from scheduler.outbox.invites import (
     SUPERSEDED,
     invite_method,
@@ -58,6 +64,7 @@ __all__ = [
     "records",
     "refusal",
     "resend",
+    "serialize_ticks",
     "supersede_pending",
     "sweep_expired",
     "sync",
