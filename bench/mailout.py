@@ -231,7 +231,9 @@ class ServiceRun:
 class Service:
     """samverkan worker(s) and beat with the production defaults, on a database of its own."""
 
-    def __init__(self, directory: Path, broker_url: str, port: int, workers: int) -> None:
+    def __init__(
+        self, directory: Path, broker_url: str, port: int, workers: int, tick_batch: int = 0
+    ) -> None:
         from models.db import make_engine, make_sessionmaker
 
         _services.drop_database(DATABASE)
@@ -244,6 +246,7 @@ class Service:
             SAMVERKAN_SMTP_URL=f"smtp://127.0.0.1:{port}",
             SAMVERKAN_VAR_DIR=str(directory / "var"),
             SAMVERKAN_LOG_LEVEL="WARNING",
+            **({"SAMVERKAN_TICK_BATCH": str(tick_batch)} if tick_batch else {}),
         )
         self.workers_wanted = workers
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -404,6 +407,16 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--workers", type=int, default=1, help="samverkan workers (× 2 processes)")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker afterwards")
     parser.add_argument("--skip-service", action="store_true")
+    parser.add_argument(
+        "--service-only", action="store_true", help="leave out the plain loops and naive design"
+    )
+    parser.add_argument(
+        "--tick-batch",
+        type=int,
+        default=0,
+        help="SAMVERKAN_TICK_BATCH for the service (default: the production 2,000); a smaller "
+        "batch shows at a small size how the tick paces a mailout larger than one batch",
+    )
     args = parser.parse_args(argv)
     n, reps = args.messages, args.reps
     keep = bool(os.environ.get("BENCH_KEEP"))
@@ -421,7 +434,7 @@ def main(argv: list[str] | None = None) -> str:
         with _services.smtp_sink(directory / "smtp-sink.log") as port:
             kinds = ((MAILOUT, attachment, attachment_path), (REMINDER, None, None))
             naive = Naive(redis_server.url(1), port, directory, concurrency=2)
-            for kind, data, path in kinds:
+            for kind, data, path in () if args.service_only else kinds:
                 prebuilt = Row("plain loop, prebuilt", kind)
                 building = Row("plain loop, building each", kind)
                 naive_row = Row("naive: task + connection per message", kind, notes="prefork × 2")
@@ -432,7 +445,9 @@ def main(argv: list[str] | None = None) -> str:
                     print(f"  {kind} rep {rep + 1}: plain and naive done", flush=True)
                 rows += [prebuilt, building, naive_row]
             if not args.skip_service:
-                service = Service(directory, redis_server.url(0), port, args.workers)
+                service = Service(
+                    directory, redis_server.url(0), port, args.workers, args.tick_batch
+                )
                 try:
                     rows += _service_rows(service, directory, n, reps, args.workers, rss)
                     if args.profile:

@@ -25,11 +25,12 @@ from _common import table
 RATE = 100  # samples per second and process (more falls behind on a busy 2-core machine)
 PROJECT = ("worker/", "scheduler/", "models/", "samverkan/")  # as py-spy shows the files
 # The worker's start-up frames, under which everything runs.
-STARTUP = ("samverkan/cli.py", "samverkan/clierrors.py")
+STARTUP = ("samverkan/cli.py", "samverkan/clierrors.py", "samverkan/cli/")
 # Library functions worth a line of their own: (function name, file fragment, label).
 LIBRARY = (
     ("sendmail", "smtplib", "smtplib sendmail (the SMTP transaction)"),
     ("as_bytes", "email/message", "email as_bytes (serialising the MIME)"),
+    ("flatten", "email/generator", "email generator flatten (all MIME writing)"),
     ("execute", "sqlalchemy/orm/session", "SQLAlchemy Session.execute (all)"),
     ("commit", "sqlalchemy/orm/session", "SQLAlchemy Session.commit"),
     ("trace_task", "celery/app/trace", "Celery trace_task (the task and its bookkeeping)"),

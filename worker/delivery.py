@@ -107,10 +107,13 @@ def _prepare(
     """Claim the row and build its message (one transaction); or the outcome if there is none,
     or the reason it could not be built (recorded by the caller as a permanent failure)."""
     with delivery.sessions() as session, session.begin():
-        if not outbox.claim_for_sending(session, notification_id, as_of):
+        row = outbox.claim_for_sending(session, notification_id, as_of)
+        if row is None:
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
             return DeliveryOutcome.SKIPPED
-        row = session.get_one(models.Notification, notification_id)
+        # Held for the whole transaction: the role check and the message read it through the
+        # session's identity map (which keeps only what is referenced) instead of again.
+        municipality = session.get_one(models.Municipality, row.municipality_id)
         # An invitation older than what the recipient has, or a CANCEL of one they do not
         # hold, is not sent (the record of who was sent what: scheduler/outbox/invites.py).
         refusal = send_time_refusal(session, row, as_of) or outbox.refusal(session, row)
@@ -136,6 +139,7 @@ def _prepare(
                 extra={"action": "deliver.build_failed", "notification": notification_id},
             )
             return PermanentDeliveryError(_build_failure(exc))
+        del municipality
     return message
 
 
@@ -154,11 +158,20 @@ def _record_sent(
     again: bool = False,
 ) -> None:
     with delivery.sessions() as session, session.begin():
-        row = session.get_one(models.Notification, notification_id)
-        if again and _already_recorded(session, row):
-            return  # a commit whose reply was lost with the connection: it did happen
-        _finish(
-            session, row, as_of, DeliveryOutcome.SENT, reply=result.reply, duration_ms=_ms(started)
+        if again:
+            row = session.get_one(models.Notification, notification_id)
+            if _already_recorded(session, row):
+                return  # a commit whose reply was lost with the connection: it did happen
+            outbox.mark_sent(row, as_of, result.reply)
+        else:  # the usual case: one UPDATE returning the row, one INSERT
+            row = outbox.mark_sent_by_id(session, notification_id, as_of, result.reply)
+        _attempt(
+            session,
+            row,
+            as_of,
+            DeliveryOutcome.SENT.value,
+            reply=result.reply,
+            duration_ms=_ms(started),
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import email.errors
+import email.generator
 import email.policy
 import hashlib
 import os
@@ -23,8 +24,9 @@ import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
+from io import BytesIO
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
@@ -92,9 +94,26 @@ def _looks_like_address(address: str) -> bool:
     return bool(at and local and domain) and not bad_chars
 
 
+class _Generator(email.generator.BytesGenerator):
+    """The email package's writer, except that a part which carries its body as written
+    (worker.compose.PrebuiltPart: an attachment encoded once per process) has those bytes
+    copied instead of being split into lines and written again. The output is the same."""
+
+    def _dispatch(self, msg: Any) -> None:
+        wire_body = getattr(msg, "wire_body", None)
+        body = wire_body(self._NL) if wire_body is not None else None  # type: ignore[attr-defined]
+        if body is None:
+            super()._dispatch(msg)  # type: ignore[misc]
+            return
+        self._fp.write(body)  # type: ignore[attr-defined]
+
+
 def wire_bytes(message: EmailMessage, policy: email.policy.Policy) -> bytes:
+    """The message as sent: what ``message.as_bytes(policy=policy)`` gives."""
     try:
-        return message.as_bytes(policy=policy)
+        out = BytesIO()
+        _Generator(out, mangle_from_=False, policy=policy).flatten(message, unixfrom=False)
+        return out.getvalue()
     except (email.errors.MessageError, ValueError) as exc:  # e.g. a header with a line break
         raise PermanentDeliveryError(f"the message cannot be written out: {exc}") from exc
 

@@ -7,6 +7,8 @@ only (the caller records it as a permanent failure).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from email.message import EmailMessage
 from typing import Any
 
@@ -117,8 +119,15 @@ def _event_moment(text: str) -> dt.datetime:
 def _attachments(session: Session, municipality_id: int, shas: list[str]) -> list[Attachment]:
     if not shas:
         return []
-    rows = session.scalars(
-        select(models.Material).where(
+    # The file's name and type each time; its bytes (a material row is never changed once
+    # written: a new file is a new row) from the database only once per process.
+    rows = session.execute(
+        select(
+            models.Material.id,
+            models.Material.sha256,
+            models.Material.filename,
+            models.Material.mime_type,
+        ).where(
             models.Material.municipality_id == municipality_id, models.Material.sha256.in_(shas)
         )
     )
@@ -126,4 +135,57 @@ def _attachments(session: Session, municipality_id: int, shas: list[str]) -> lis
     missing = [s for s in shas if s not in found]
     if missing:
         raise SamverkanError(f"attachment(s) {', '.join(missing)} missing from the database")
-    return [Attachment(found[s].filename, found[s].content, found[s].mime_type) for s in shas]
+    return [
+        Attachment(found[s].filename, _content(session, found[s].id, s), found[s].mime_type)
+        for s in shas
+    ]
+
+
+class _ContentCache:
+    """Material bytes by (row id, sha256), least recently used first, within a budget."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> bytes | None:
+        with self._lock:
+            content = self._items.get(key)
+            if content is not None:
+                self._items.move_to_end(key)
+            return content
+
+    def put(self, key: tuple[int, str], content: bytes) -> None:
+        if len(content) > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = content
+            self._size += len(content)
+            while self._size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+
+CONTENT_CACHE = _ContentCache(32 * 1024 * 1024)
+
+
+def _content(session: Session, material_id: int, sha256: str) -> bytes:
+    key = (material_id, sha256)
+    content = CONTENT_CACHE.get(key)
+    if content is None:
+        content = session.scalar(
+            select(models.Material.content).where(models.Material.id == material_id)
+        )
+        if content is None:  # deleted between the two statements
+            raise SamverkanError(f"attachment {sha256} missing from the database")
+        CONTENT_CACHE.put(key, content)
+    return content

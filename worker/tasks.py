@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import models
 from models.db import transaction
 from scheduler.digest import plan_digests
-from scheduler.outbox import claim_due, open_count, sweep_expired
+from scheduler.outbox import claim_due, open_count, serialize_ticks, sweep_expired
 from scheduler.planner import replan as replan_municipality
 from worker.app import app
 from worker.delivery import deliver_one
@@ -38,8 +38,20 @@ def tick_once(
     longer than the lease and is swept back while its task is still queued
     (docs/reliability.md).
     """
+    return _claim_and_publish(now, since, backlog)[0]
+
+
+def _claim_and_publish(
+    now: dt.datetime, since: dt.datetime | None, backlog: bool
+) -> tuple[list[int], bool]:
+    """The claimed ids, and whether they filled the room the batch left (so more may be due)."""
     runtime = get_runtime()
     with transaction(runtime.sessions) as session:
+        if backlog:
+            # One backlog tick at a time (PostgreSQL; SQLite's BEGIN IMMEDIATE already does
+            # this): two ticks must not both count the same rows in flight and each fill the
+            # room, which would put two batches in the broker.
+            serialize_ticks(session)
         room = runtime.settings.tick_batch - (open_count(session) if backlog else 0)
         ids = claim_due(session, now, room, since) if room > 0 else []
     # Published after the claim is committed; a publish that fails leaves the row queued,
@@ -48,14 +60,27 @@ def tick_once(
         deliver.apply_async((notification_id, now.isoformat()))
     if ids:
         log.info("tick", extra={"action": "tick", "claimed": len(ids)})
-    return ids
+    return ids, room > 0 and len(ids) == room
 
 
 @app.task(name="samverkan.tick")
-def tick(now: str | None = None) -> int:
-    claimed = len(tick_once(_moment(now), backlog=True))
-    beat_heartbeat(dt.datetime.now(dt.UTC))
-    return claimed
+def tick(now: str | None = None, follow_up: bool = False) -> int:
+    """The beat's tick (each `tick_seconds`), or a follow-up of a tick that filled its batch.
+
+    A tick that hands out as many rows as its batch has room for publishes one follow-up
+    tick right behind its deliveries. The broker's queue is first in, first out, so the
+    follow-up runs when the workers have taken the batch, claims the next one, and so on
+    until a tick finds less due than it has room for: a mailout of 10,000 goes out at the
+    workers' pace, not at one batch a minute, and the broker still holds about one batch.
+    Beat's schedule keeps its one tick; only beat's tick writes the heartbeat, so /metrics
+    still shows when beat itself stopped.
+    """
+    ids, full = _claim_and_publish(_moment(now), None, backlog=True)
+    if full:
+        tick.apply_async(kwargs={"now": now, "follow_up": True})
+    if not follow_up:
+        beat_heartbeat(dt.datetime.now(dt.UTC))
+    return len(ids)
 
 
 def beat_heartbeat(at: dt.datetime) -> None:

@@ -10,7 +10,13 @@ Every other module plans, claims, sends and cancels through these functions:
   failed); a send stopped at the last moment is a `cancel`; `resend` puts a failed row back.
 """
 
-from scheduler.outbox.claims import claim_due, next_due, open_count, sweep_expired
+from scheduler.outbox.claims import (
+    claim_due,
+    next_due,
+    open_count,
+    serialize_ticks,
+    sweep_expired,
+)
 from scheduler.outbox.invites import (
     SUPERSEDED,
     invite_method,
@@ -33,6 +39,7 @@ from scheduler.outbox.sending import (
     mark_failed,
     mark_retry,
     mark_sent,
+    mark_sent_by_id,
     resend,
 )
 
@@ -50,12 +57,14 @@ __all__ = [
     "mark_failed",
     "mark_retry",
     "mark_sent",
+    "mark_sent_by_id",
     "next_due",
     "not_in_retry",
     "open_count",
     "records",
     "refusal",
     "resend",
+    "serialize_ticks",
     "supersede_pending",
     "sweep_expired",
     "sync",

@@ -48,6 +48,18 @@ def claim_due(
     return sorted(claimed)
 
 
+# The key of the transaction-level advisory lock the backlog ticks take on PostgreSQL.
+TICK_LOCK = 0x73616D76  # "samv"
+
+
+def serialize_ticks(session: Session) -> None:
+    """Wait for any other backlog tick's transaction to end (PostgreSQL; released at commit).
+
+    On SQLite every write transaction begins with BEGIN IMMEDIATE, which serialises already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(TICK_LOCK)))
+
+
 def sweep_expired(session: Session, now: dt.datetime, lease: dt.timedelta) -> int:
     """Put rows claimed longer ago than `lease` and not finished back to pending.
 

@@ -16,9 +16,13 @@ from models import Status
 from scheduler.outbox.invites import record_sent
 
 
-def claim_for_sending(session: Session, notification_id: int, as_of: dt.datetime) -> bool:
-    """`queued → sending`, counting the attempt; True when this worker got the row."""
-    result = session.execute(
+def claim_for_sending(
+    session: Session, notification_id: int, as_of: dt.datetime
+) -> models.Notification | None:
+    """`queued → sending`, counting the attempt; the row when this worker got it, else None.
+
+    One statement: the conditional update returns the row it changed (no second SELECT)."""
+    return session.scalars(
         update(models.Notification)
         .where(
             models.Notification.id == notification_id, models.Notification.status == Status.QUEUED
@@ -31,8 +35,33 @@ def claim_for_sending(session: Session, notification_id: int, as_of: dt.datetime
             claimed_at=max(as_of, dt.datetime.now(dt.UTC)),
             updated_at=as_of,
         )
-    )
-    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+        .returning(models.Notification),
+        execution_options={"synchronize_session": False},
+    ).one_or_none()
+
+
+def mark_sent_by_id(
+    session: Session, notification_id: int, as_of: dt.datetime, reply: str | None
+) -> models.Notification:
+    """What `mark_sent` does, for a row not loaded yet: one UPDATE that returns the row
+    (whatever its status: a send that happened is recorded even if the row was swept back
+    meanwhile), then the record of the invitation it carried."""
+    row = session.scalars(
+        update(models.Notification)
+        .where(models.Notification.id == notification_id)
+        .values(
+            status=Status.SENT,
+            last_error=None,
+            smtp_reply=reply,
+            claimed_at=None,
+            updated_at=as_of,
+            sent_at=as_of,
+        )
+        .returning(models.Notification),
+        execution_options={"synchronize_session": False},
+    ).one()
+    record_sent(row, as_of)  # who was sent which invitation (a row without one: nothing)
+    return row
 
 
 def mark_sent(row: models.Notification, as_of: dt.datetime, reply: str | None) -> None:
