@@ -11,6 +11,7 @@ worker would (status sent, and the record of who was sent what).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import shutil
 from collections.abc import Iterator
@@ -569,7 +570,13 @@ def test_booking_plans_the_invitations_as_the_command_does(
             monkeypatch.setenv(key, value)
         args = [OCTOBER, "2027-10-12", "13:00", "--place", "stadshuset-linnen"]
         args += ["--municipality", "exempel", "--now", NOW.isoformat()]
-        result = CliRunner().invoke(cli.app, ["book", *args], env=env)
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:  # the command sets up its own logging: pytest's is put back afterwards
+            result = CliRunner().invoke(cli.app, ["book", *args], env=env)
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
         assert result.exit_code == 0, result.stdout
         engine = make_engine(f"sqlite:///{twin}")
         try:
