@@ -1,5 +1,6 @@
-"""The meetings page: the booked meetings a `Viewer` may see, and one meeting's invitees and
-their answers (moving and calling off: `service.meetings`).
+"""The meetings page: the booked meetings a `Viewer` may see, the routine meetings they may
+book that have no booking yet, and one meeting's invitees and their answers (booking, moving
+and calling off: `service.meetings`).
 
 Every function starts from the viewer's municipality, so nobody sees another municipality's
 meetings. Routine meetings: a coordinator sees all of them; others those they convene (hold
@@ -29,7 +30,15 @@ from scheduler.directory import load_directory
 from scheduler.identity import event_uid, sender_domain
 from scheduler.municipality import MunicipalitySettings
 from scheduler.spec import Routine
-from service.meetings import MeetingNotFound, booked, convenes, invited_to, routine_spec
+from scheduler.workdays import working_day_after
+from service.meetings import (
+    MeetingNotFound,
+    booked,
+    convenes,
+    invited_to,
+    routine_spec,
+    to_book,
+)
 from service.todo_view import case_visible
 from service.viewer import Viewer
 
@@ -44,6 +53,20 @@ NO_ANSWER = "inget svar"
 EXTERNAL_LABELS = {"Vårdnadshavare": "vårdnadshavare", "Elev": "elev"}
 STATE_TEXT = {"booked": "Bokat", "held": "Hållet", "cancelled": "Inställt"}
 CASE_SERIES = "case"
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 
 
 # --- the list ------------------------------------------------------------------------------------
@@ -119,6 +142,58 @@ def meetings(session: Session, viewer: Viewer, now: dt.datetime) -> list[Meeting
     for reference in sorted(listed):
         _audit_case(session, viewer, reference, "web.listed", {"page": "moten"}, now)
     found.sort(key=lambda line: (line.start, line.title))
+    return found
+
+
+# --- the meetings still to book ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnbookedLine:
+    """A routine meeting to book, with what its booking form needs."""
+
+    routine: str  # the routine's key
+    occurrence: str
+    title: str
+    month: str  # "april 2027"
+    window: str  # the working days it may be held on: "2027-04-01 – 2027-04-30"
+    time: str  # the routine's usual start time, to fill in; "" if it has none
+    place: str | None  # the routine's usual place (a key)
+    places: list[tuple[str, str]]  # (key, name) of the profile's places
+    cancelled: bool  # booked once and called off: booked again here
+    path: str
+
+    @property
+    def form_id(self) -> str:
+        return f"{self.routine}-{self.occurrence}"
+
+
+def meetings_to_book(session: Session, viewer: Viewer, now: dt.datetime) -> list[UnbookedLine]:
+    """This and next occurrence of the routine meetings the viewer convenes (a coordinator:
+    all of the municipality's) with no booking yet (`service.meetings.to_book`)."""
+    municipality = session.get_one(models.Municipality, viewer.municipality_id)
+    places = MunicipalitySettings.of(municipality).places
+    choices = [(key, _place_name(places, key) or key) for key in places]
+    found = []
+    for item in to_book(session, viewer, now):
+        occurrence, meeting = item.occurrence, item.routine.meeting
+        assert meeting is not None and item.routine.when.month is not None
+        month = item.routine.when.month
+        start = working_day_after(dt.date(int(occurrence.key), month, 1))
+        found.append(
+            UnbookedLine(
+                routine=item.routine_row.key,
+                occurrence=occurrence.key,
+                title=item.routine_row.name,
+                month=f"{MONTHS[month - 1]} {occurrence.key}",
+                window=f"{start} – {occurrence.window_end}",
+                time=meeting.time.strftime("%H:%M") if meeting.time is not None else "",
+                place=meeting.place,
+                places=choices,
+                cancelled=item.cancelled,
+                path=f"/moten/rutin/{item.routine_row.key}/{occurrence.key}",
+            )
+        )
     return found
 
 

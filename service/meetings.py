@@ -2,9 +2,10 @@
 plans a CANCEL to everyone whose calendar holds the meeting).
 
 By command (`cancel_meeting`: the convener named by `--by`), or from the web app
-(`call_off_meeting`, and `move_meeting` through `service.booking`): there the signed-in
-`Viewer` must be the routine's convener or a coordinator (`may_change`), and the change is
-written to `web_audit`. `invited_to` and `convenes` also decide who sees a meeting
+(`call_off_meeting`, and `move_meeting` and `book_meeting` through `service.booking`): there
+the signed-in `Viewer` must be the routine's convener or a coordinator (`may_change`,
+`may_book`), and the change is written to `web_audit`. `to_book` lists the meetings still to
+be booked. `invited_to` and `convenes` also decide who sees a meeting
 (`service.meeting_views`).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -25,7 +27,8 @@ from scheduler.bookings import Rule as BookingRule
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.municipality import MunicipalitySettings
-from scheduler.occurrences import BookingInfo, occurrences
+from scheduler.occurrences import BookingInfo, Occurrence, occurrences
+from scheduler.places import unknown_place
 from scheduler.planner import planning_input, replan
 from scheduler.spec import Routine
 from service.booking import book_routine_meeting
@@ -171,6 +174,10 @@ class MeetingForbidden(Exception):
     """The viewer may see the meeting but not change it."""
 
 
+class MeetingAlreadyBooked(Exception):
+    """The meeting is booked already: it is moved, not booked again."""
+
+
 class MeetingInputError(Exception):
     """What was asked for breaks a rule: per form field, a Swedish message."""
 
@@ -213,20 +220,7 @@ def move_meeting(
     invitations go out again with a higher SEQUENCE). The convener or a coordinator only."""
     municipality, routine_row, booking = _changeable(session, viewer, routine_key, occurrence, now)
     routine = routine_spec(routine_row)
-    errors: dict[str, str] = {}
-    day = parse_day(date_text.strip())
-    if day is None:
-        errors["datum"] = "Skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2027-04-13."
-    at = _time(time_text.strip())
-    if at is None:
-        errors["tid"] = "Skriv tiden som TT:MM, till exempel 13:00."
-    if day is not None and at is not None:
-        year = int(occurrence) if occurrence.isdigit() else day.year
-        if day.year != year:
-            errors["datum"] = f"Mötet för {year} ska hållas under {year}."
-        check = check_booking(routine, day, at, occurrence_year=year, now=now)
-        for problem in check.problems:
-            errors.setdefault(_field(problem), _swedish(problem, day, at))
+    errors, day, at = _checked(routine, occurrence, date_text, time_text, now)
     if errors:
         raise MeetingInputError(errors)
     assert day is not None and at is not None
@@ -271,6 +265,143 @@ def call_off_meeting(
 def may_change(session: Session, viewer: Viewer, routine: Routine, today: dt.date) -> bool:
     """Moving or calling off a routine meeting: its convener, or a coordinator."""
     return viewer.is_coordinator or convenes(session, viewer, routine, today)
+
+
+def may_book(session: Session, viewer: Viewer, routine: Routine, today: dt.date) -> bool:
+    """Booking a routine meeting not yet booked: its convener, or a coordinator (as for
+    moving it; `samverkan book` is the command's way)."""
+    return viewer.is_coordinator or convenes(session, viewer, routine, today)
+
+
+@dataclass(frozen=True)
+class ToBook:
+    """An occurrence of a convened routine meeting with no booking yet (or one called off)."""
+
+    routine_row: models.Routine
+    routine: Routine
+    occurrence: Occurrence
+
+    @property
+    def cancelled(self) -> bool:
+        booking = self.occurrence.booking
+        return booking is not None and booking.cancelled_at is not None
+
+
+def to_book(session: Session, viewer: Viewer, now: dt.datetime) -> list[ToBook]:
+    """This and the next occurrence of each routine meeting the viewer may book (a coordinator:
+    all of the municipality's) whose month has not ended and which has no booking yet, or
+    whose booking was called off. A meeting with a standing day and time, or held by a
+    recurrence rule, is never booked, so never listed."""
+    municipality = session.get_one(models.Municipality, viewer.municipality_id)
+    school_years = MunicipalitySettings.of(municipality).school_years
+    today = local_date(now)
+    found: list[ToBook] = []
+    rows = session.scalars(
+        select(models.Routine)
+        .where(models.Routine.municipality_id == viewer.municipality_id)
+        .where(models.Routine.active.is_(True))
+        .order_by(models.Routine.key)
+    )
+    for row in rows:
+        routine = routine_spec(row)
+        if routine.meeting is None or routine.when.month is None:
+            continue
+        if not may_book(session, viewer, routine, today):
+            continue
+        bookings = {
+            b.occurrence: BookingInfo(
+                start=b.starts_at,
+                end=b.ends_at,
+                location=b.location,
+                sequence=b.sequence,
+                booked_at=b.booked_at,
+                cancelled_at=b.cancelled_at,
+            )
+            for b in session.scalars(
+                select(models.Booking).where(models.Booking.routine_id == row.id)
+            )
+        }
+        coming = [
+            occurrence
+            for occurrence in occurrences(
+                routine, school_years, range(today.year, today.year + 3), bookings
+            )
+            if occurrence.window_end is not None and occurrence.window_end >= today
+        ][:2]
+        for occurrence in coming:
+            booking = occurrence.booking
+            if booking is None or booking.cancelled_at is not None:
+                found.append(ToBook(row, routine, occurrence))
+    found.sort(key=lambda item: (item.occurrence.date, item.routine_row.name))
+    return found
+
+
+def book_meeting(
+    session: Session,
+    viewer: Viewer,
+    routine_key: str,
+    occurrence: str,
+    date_text: str,
+    time_text: str,
+    place: str,
+    now: dt.datetime,
+    horizon_days: int,
+) -> str:
+    """Book a routine meeting listed by `to_book`, as `samverkan book` does (the same checks;
+    its invitations are planned at once). The convener or a coordinator only; audited."""
+    row = session.scalar(
+        select(models.Routine).where(
+            models.Routine.municipality_id == viewer.municipality_id,
+            models.Routine.key == routine_key,
+        )
+    )
+    if row is None or not row.active:
+        raise MeetingNotFound(routine_key)
+    routine = routine_spec(row)
+    if not may_book(session, viewer, routine, local_date(now)):
+        raise MeetingForbidden(routine_key)
+    listed = {
+        item.occurrence.key
+        for item in to_book(session, viewer, now)
+        if item.routine_row.id == row.id
+    }
+    if occurrence not in listed:
+        booked_now = session.scalar(
+            select(models.Booking).where(
+                models.Booking.routine_id == row.id,
+                models.Booking.occurrence == occurrence,
+                models.Booking.cancelled_at.is_(None),
+            )
+        )
+        if booked_now is not None:
+            raise MeetingAlreadyBooked(routine_key)
+        raise MeetingNotFound(routine_key)
+    errors, day, at = _checked(routine, occurrence, date_text, time_text, now)
+    municipality = session.get_one(models.Municipality, viewer.municipality_id)
+    places = MunicipalitySettings.of(municipality).places
+    chosen = place.strip() or None
+    if unknown_place(places, chosen):
+        errors["plats"] = "Välj en av platserna i listan."
+    if errors:
+        raise MeetingInputError(errors)
+    assert day is not None and at is not None
+    outcome = book_routine_meeting(
+        session,
+        municipality.id,
+        routine_key,
+        day.isoformat(),
+        at.strftime("%H:%M"),
+        chosen,
+        now,
+        horizon_days,
+    )
+    booking = session.scalars(
+        select(models.Booking).where(
+            models.Booking.routine_id == row.id, models.Booking.occurrence == occurrence
+        )
+    ).one()
+    _audit(session, viewer, "meeting.book", routine_key, occurrence, booking.sequence, now)
+    return outcome
 
 
 def _changeable(
@@ -326,6 +457,28 @@ def convenes(session: Session, viewer: Viewer, routine: Routine, today: dt.date)
         person_id=viewer.person_id,
     )
     return bool(directory.resolve(routine.owners, today))
+
+
+def _checked(
+    routine: Routine, occurrence: str, date_text: str, time_text: str, now: dt.datetime
+) -> tuple[dict[str, str], dt.date | None, dt.time | None]:
+    """The booking rules (`check_booking`) for the meeting of `occurrence` on the date and
+    time typed: per form field, a Swedish message; the day and time read."""
+    errors: dict[str, str] = {}
+    day = parse_day(date_text.strip())
+    if day is None:
+        errors["datum"] = "Skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2027-04-13."
+    at = _time(time_text.strip())
+    if at is None:
+        errors["tid"] = "Skriv tiden som TT:MM, till exempel 13:00."
+    if day is not None and at is not None:
+        year = int(occurrence) if occurrence.isdigit() else day.year
+        if day.year != year:
+            errors["datum"] = f"Mötet för {year} ska hållas under {year}."
+        check = check_booking(routine, day, at, occurrence_year=year, now=now)
+        for problem in check.problems:
+            errors.setdefault(_field(problem), _swedish(problem, day, at))
+    return errors, day, at
 
 
 def _time(text: str) -> dt.time | None:

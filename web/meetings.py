@@ -1,8 +1,8 @@
-"""Möten: the booked meetings the viewer may see, one meeting's invitees and answers, and
-moving or calling off a routine meeting.
+"""Möten: the booked meetings the viewer may see, the routine meetings still to book, one
+meeting's invitees and answers, and booking, moving or calling off a routine meeting.
 
 Each route: a rule, the viewer, a call into `service.meeting_views` (what is shown) or
-`service.meetings` (moving, calling off), a template. Who may see or change a meeting is
+`service.meetings` (booking, moving, calling off), a template. Who may see or change a meeting is
 decided there, not here.
 """
 
@@ -29,6 +29,8 @@ Field = Annotated[str, Form(max_length=40)]
 
 NOT_FOUND = "Mötet finns inte, eller så hör det inte till dina möten."
 FORBIDDEN = "Bara den som kallar till mötet eller en samordnare kan flytta eller ställa in det."
+BOOK_FORBIDDEN = "Bara den som kallar till mötet eller en samordnare kan boka det."
+ALREADY_BOOKED = "Mötet är redan bokat. Flytta det på mötets sida i stället."
 
 
 def _horizon(request: Request) -> int:
@@ -38,14 +40,67 @@ def _horizon(request: Request) -> int:
 @router.get("/moten")
 @rule(Rule.STAFF)
 def meetings(request: Request, session: Db, who: Staff) -> Response:
+    return _meetings_page(request, session, who)
+
+
+def _meetings_page(
+    request: Request,
+    session: Db,
+    who: Viewer,
+    *,
+    status: int = 200,
+    failed: str = "",
+    errors: dict[str, str] | None = None,
+    asked: dict[str, str] | None = None,
+) -> Response:
     moment = now(request)
     lines = views.meetings(session, who, moment)
     return page(
         request,
         "meetings.html",
+        status=status,
         ahead=[m for m in lines if m.start >= moment],
         past=[m for m in lines if m.start < moment],
+        unbooked=views.meetings_to_book(session, who, moment),
+        failed=failed,
+        errors=errors or {},
+        asked=asked or {},
     )
+
+
+@router.post("/moten/rutin/{routine}/{occurrence}/boka", dependencies=[Depends(csrf)])
+@rule(Rule.STAFF)
+def book_meeting(
+    request: Request,
+    session: Db,
+    who: Staff,
+    routine: RoutineKey,
+    occurrence: Occurrence,
+    datum: Field = "",
+    tid: Field = "",
+    plats: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    try:
+        changes.book_meeting(
+            session, who, routine, occurrence, datum, tid, plats, now(request), _horizon(request)
+        )
+    except changes.MeetingNotFound:
+        raise Refused(404, NOT_FOUND) from None
+    except changes.MeetingForbidden:
+        raise Refused(403, BOOK_FORBIDDEN) from None
+    except changes.MeetingAlreadyBooked:
+        raise Refused(409, ALREADY_BOOKED) from None
+    except changes.MeetingInputError as exc:
+        return _meetings_page(
+            request,
+            session,
+            who,
+            status=400,
+            failed=f"{routine}-{occurrence}",
+            errors=exc.errors,
+            asked={"datum": datum, "tid": tid, "plats": plats},
+        )
+    return RedirectResponse(f"/moten/rutin/{routine}/{occurrence}?klart=bokat", status_code=303)
 
 
 @router.get("/moten/rutin/{routine}/{occurrence}")

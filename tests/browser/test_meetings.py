@@ -1,11 +1,14 @@
 """Möten in a real Chromium: the coordinator opens the meetings, moves the October meeting
 with the form (a refused date first, then a good one), opens the call-off confirmation and
 keeps the meeting, and finds the moved meeting's invitations in the delivery log at their new
-due day. axe-core checks every page and state reached (WCAG 2.1 A and AA: no violations).
+due day. Then, from the wheel, the coordinator books the April meeting of 2028 (not yet
+booked) with the form under "Att boka" (a refused date first) and finds its invitations
+planned in the delivery log. axe-core checks every page and state reached (WCAG 2.1 A and AA:
+no violations).
 
 The October meeting (`samverkansmote-host`) is booked for 12 October 2027 at 13:00 before the
-test, as its convener would with `samverkan book`; its invitation ("kallelse") is due three
-weeks before the meeting. The app and its data: tests/browser/conftest.py.
+first test, as its convener would with `samverkan book`; a meeting's invitation ("kallelse")
+is due three weeks before it. The app and its data: tests/browser/conftest.py.
 """
 
 from __future__ import annotations
@@ -55,14 +58,17 @@ def move(page: Any, day: str, time: str) -> None:
     page.find_element(By.XPATH, "//button[normalize-space()='Flytta mötet']").click()
 
 
-def invitations_in_log(page: Any, site: Site, due: str) -> list[str]:
-    """The planned rows of the October meeting's invitation due on `due`, page by page."""
+def invitations_in_log(
+    page: Any, site: Site, due: str, meeting: str = f"{ROUTINE} 2027"
+) -> list[str]:
+    """The planned rows of a meeting's invitation due on `due` (by default the October
+    meeting's), page by page."""
     found: list[str] = []
     for number in range(30):
         page.get(f"{site.url}/leveranslogg?visa=planerade&sida={number}")
         for row in page.find_elements(By.CSS_SELECTOR, "table.log tbody tr"):
             text = row.text
-            if f"{ROUTINE} 2027" in text and "kallelse" in text and text.startswith(due):
+            if meeting in text and "kallelse" in text and text.startswith(due):
                 found.append(text)
         if not page.find_elements(By.LINK_TEXT, "Äldre →"):
             break
@@ -107,3 +113,50 @@ def test_a_coordinator_moves_a_meeting_and_finds_its_invitations_in_the_log(
     moved = invitations_in_log(page, site, "2027-09-28")
     assert len(moved) > 1
     assert invitations_in_log(page, site, "2027-09-21") == []
+
+
+APRIL_2028 = "samverkansmote-var-2028"  # the ids of its booking form's parts on /moten
+BOOK_APRIL_2028 = "/moten/rutin/samverkansmote-var/2028/boka"
+
+
+def book(page: Any, day: str, time: str) -> None:
+    for name, value in (("datum", day), ("tid", time)):
+        field = page.find_element(By.ID, f"{name}-{APRIL_2028}")
+        field.clear()
+        field.send_keys(value)
+    form = page.find_element(By.CSS_SELECTOR, f"form[action='{BOOK_APRIL_2028}']")
+    form.find_element(By.XPATH, ".//button[normalize-space()='Boka mötet']").click()
+
+
+def test_a_coordinator_books_a_meeting_and_finds_its_invitations_in_the_log(
+    page: Any, site: Site
+) -> None:
+    sign_in(page, site)
+    meeting = "samverkansmote-var 2028"
+    assert invitations_in_log(page, site, "2028-03-21", meeting) == []  # not booked: none
+
+    page.get(site.url + "/arshjul")
+    assert page.find_element(By.TAG_NAME, "h1").text.startswith("Årshjul")
+    page.find_element(By.LINK_TEXT, "Möten").click()
+    WebDriverWait(page, 20).until(expected_conditions.url_to_be(site.url + "/moten"))
+    heading = page.find_element(By.ID, f"boka-{APRIL_2028}").text
+    assert heading == "Samverkansmöte skola–socialtjänst i april, april 2028"
+    assert axe_violations(page) == []
+
+    book(page, "2028-04-15", "13:00")  # a Saturday: refused, nothing booked
+    problem = page.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert "Datum: 2028-04-15 är inte en arbetsdag" in problem
+    field = page.find_element(By.ID, f"datum-{APRIL_2028}")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert axe_violations(page) == []
+
+    book(page, "2028-04-11", "13:00")
+    WebDriverWait(page, 20).until(expected_conditions.url_contains("klart=bokat"))
+    main = page.find_element(By.TAG_NAME, "main").text
+    assert "Mötet är bokat" in main and "2028-04-11 kl. 13.00–15.00" in main
+    assert axe_violations(page) == []
+    page.get(site.url + "/moten")
+    assert not page.find_elements(By.ID, f"boka-{APRIL_2028}")  # no longer to book
+
+    # Its invitations are planned, three weeks before the meeting.
+    assert len(invitations_in_log(page, site, "2028-03-21", meeting)) > 1

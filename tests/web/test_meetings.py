@@ -11,7 +11,9 @@ worker would (status sent, and the record of who was sent what).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 import models
-from models.db import transaction
+from models.db import make_engine, make_sessionmaker, transaction
 from samverkan.cli.webapp import set_password
 from scheduler.outbox.invites import record_sent
 from service import cases
@@ -440,3 +443,266 @@ def test_another_municipalitys_meeting_is_not_found_by_its_address(
     with world.sessions() as session:
         count = session.scalar(select(func.count()).select_from(models.Booking))
     assert count == 2
+
+
+# --- booking a meeting not yet booked ------------------------------------------------------------
+
+OCTOBER = "samverkansmote-host"
+OCTOBER_PAGE = f"/moten/rutin/{OCTOBER}/2027"
+BOOK = f"{OCTOBER_PAGE}/boka"
+# With the clock at 1 March 2027: the October meeting of 2027 and both of 2028 have no booking
+# (the April meeting of 2027 is booked by the profile); the steering group's meetings follow a
+# rule at a standing time and are never booked.
+TO_BOOK = {f"{OCTOBER}/2027", f"{OCTOBER}/2028", f"{ROUTINE}/2028"}
+FORM_ACTION = re.compile(r'action="/moten/rutin/([^"/]+/[^"/]+)/boka"')
+
+
+def listed_to_book(client: TestClient) -> set[str]:
+    return set(FORM_ACTION.findall(client.get("/moten").text))
+
+
+def routine_state(
+    sessions: sessionmaker[Session], town: str = "exempel"
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The bookings and the routine messages of `town`, without their ids and clock stamps."""
+    with sessions() as session:
+        town_id = municipality_id(session, town)
+        b, r, n = models.Booking, models.Routine, models.Notification
+        bookings = session.execute(
+            select(r.key, b.occurrence, b.starts_at, b.ends_at, b.location, b.sequence)
+            .join(r, r.id == b.routine_id)
+            .where(r.municipality_id == town_id)
+            .order_by(r.key, b.occurrence)
+        ).all()
+        messages = session.execute(
+            select(n.idempotency_key, n.recipient_email, n.status, n.due_at, n.cancel_reason)
+            .where(n.municipality_id == town_id, n.routine_key.in_([ROUTINE, OCTOBER]))
+            .order_by(n.idempotency_key)
+        ).all()
+    return [tuple(x) for x in bookings], [tuple(x) for x in messages]
+
+
+def invitations(sessions: sessionmaker[Session], routine: str, occurrence: str) -> list[Any]:
+    with sessions() as session:
+        n = models.Notification
+        return [
+            (r.recipient_email, r.due_at, r.context["meeting"]["start"][:16])
+            for r in session.scalars(
+                select(n)
+                .where(n.routine_key == routine, n.occurrence == occurrence)
+                .where(n.municipality_id == municipality_id(session, "exempel"))
+                .where(n.status == models.Status.PENDING)
+            )
+            if (r.context.get("meeting") or {}).get("uid")
+        ]
+
+
+def test_the_meetings_to_book_are_listed_to_their_conveners_and_the_coordinator(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    listed = {kind: listed_to_book(client) for kind, client in clients.items()}
+    assert listed["samordnare"] == listed["sammankallande"] == TO_BOOK
+    for kind in ("rektor", "familj", "mottagning", "ingenroll"):
+        assert listed[kind] == set(), kind
+        assert "Att boka" not in clients[kind].get("/moten").text
+    # The other municipality's coordinator: its own (it has the April meeting only, with no
+    # booking).
+    assert listed["annan"] == {f"{ROUTINE}/2027", f"{ROUTINE}/2028"}
+    page = clients["samordnare"].get("/moten").text
+    assert "Samverkansmöte skola–socialtjänst i oktober, oktober 2027" in page
+    assert "mellan 2027-10-01 – 2027-10-29" in page  # its month's working days
+    assert '<option value="stadshuset-linnen" selected>' in page  # the routine's place
+    assert 'id="tid-samverkansmote-host-2027"' in page and 'value="13:00"' in page
+
+
+def test_a_meeting_whose_month_has_ended_is_no_longer_to_book(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    world.clock.current = dt.datetime(2027, 10, 29, 12, 0, tzinfo=dt.UTC)  # its last working day
+    assert f"{OCTOBER}/2027" in listed_to_book(clients["samordnare"])
+    world.clock.current = dt.datetime(2027, 10, 30, 12, 0, tzinfo=dt.UTC)
+    # This and the next occurrence of each: those of 2028 and 2029.
+    assert listed_to_book(clients["samordnare"]) == {
+        f"{key}/{year}" for key in (OCTOBER, ROUTINE) for year in (2028, 2029)
+    }
+
+
+@pytest.mark.parametrize("who", ["sammankallande", "samordnare"])
+def test_booking_plans_the_invitations_as_the_command_does(
+    world: World,
+    clients: dict[str, TestClient],
+    who: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = str(world.sessions.kw["bind"].url)
+    twin = None
+    if url.startswith("sqlite:///"):  # a twin of the database, booked by `samverkan book`
+        twin = tmp_path_factory.mktemp("twin") / "samverkan.db"
+        shutil.copyfile(url.removeprefix("sqlite:///"), twin)
+    assert invitations(world.sessions, OCTOBER, "2027") == []
+    booked_now = post(
+        clients[who], BOOK, datum="2027-10-12", tid="13:00", plats="stadshuset-linnen"
+    )
+    assert booked_now.status_code == 303
+    assert booked_now.headers["location"] == f"{OCTOBER_PAGE}?klart=bokat"
+    planned = invitations(world.sessions, OCTOBER, "2027")
+    # To the elevhälsan, every rektor, the social secretaries, the family team and the
+    # conveners, three weeks before the meeting (the profile's "kallelse").
+    assert len(planned) == 19
+    assert {(due.date() if due else None, start) for _to, due, start in planned} == {
+        (dt.date(2027, 9, 21), "2027-10-12T13:00")
+    }
+    assert audits(world.sessions, "meeting.book") == [
+        {"routine": OCTOBER, "occurrence": "2027", "sequence": 0}
+    ]
+    page = clients[who].get(booked_now.headers["location"]).text
+    assert "Mötet är bokat" in page and "2027-10-12 kl. 13.00–15.00" in page
+    assert f"{OCTOBER}/2027" not in listed_to_book(clients[who])
+    if twin is not None:
+        import worker.runtime
+        from samverkan import cli
+
+        monkeypatch.setattr(worker.runtime, "_settings", None)
+        monkeypatch.setattr(worker.runtime, "_runtime", None)
+        env = {"SAMVERKAN_DATABASE_URL": f"sqlite:///{twin}", "COLUMNS": "200"}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        args = [OCTOBER, "2027-10-12", "13:00", "--place", "stadshuset-linnen"]
+        args += ["--municipality", "exempel", "--now", NOW.isoformat()]
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:  # the command sets up its own logging: pytest's is put back afterwards
+            result = CliRunner().invoke(cli.app, ["book", *args], env=env)
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        assert result.exit_code == 0, result.stdout
+        engine = make_engine(f"sqlite:///{twin}")
+        try:
+            assert routine_state(make_sessionmaker(engine)) == routine_state(world.sessions)
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("datum", "tid", "plats", "field", "message"),
+    [
+        ("", "13:00", "", "Datum", "Skriv datumet som ÅÅÅÅ-MM-DD"),
+        ("12/10 2027", "13:00", "", "Datum", "Skriv datumet som ÅÅÅÅ-MM-DD"),
+        ("2027-10-32", "13:00", "", "Datum", "Skriv datumet som ÅÅÅÅ-MM-DD"),
+        ("2027-10-12", "", "", "Tid", "Skriv tiden som TT:MM"),
+        ("2027-10-12", "24:00", "", "Tid", "Skriv tiden som TT:MM"),
+        ("2027-10-12", "13.00", "", "Tid", "Skriv tiden som TT:MM"),
+        ("2027-10-12", "13:00Z", "", "Tid", "Skriv tiden som TT:MM"),
+        ("2027-10-16", "13:00", "", "Datum", "2027-10-16 är inte en arbetsdag"),  # a Saturday
+        ("2027-11-09", "13:00", "", "Datum", "2027-11-09 ligger utanför den månad"),
+        ("2028-10-10", "13:00", "", "Datum", "Mötet för 2027 ska hållas under 2027"),
+        ("2027-10-12", "13:00", "kafeet", "Plats", "Välj en av platserna i listan"),
+    ],
+)
+def test_bad_input_to_a_booking_names_the_field_and_changes_nothing(
+    world: World,
+    clients: dict[str, TestClient],
+    datum: str,
+    tid: str,
+    plats: str,
+    field: str,
+    message: str,
+) -> None:
+    before = routine_state(world.sessions)
+    answered = post(clients["sammankallande"], BOOK, datum=datum, tid=tid, plats=plats)
+    assert answered.status_code == 400
+    assert f"{field}: {message}" in answered.text
+    assert answered.text.count('aria-invalid="true"') == 1  # on the field, of this form only
+    assert 'id="fel-samverkansmote-host-2027"' in answered.text
+    if plats:
+        assert plats not in answered.text  # what was typed is not echoed as a choice
+    assert routine_state(world.sessions) == before
+    assert audits(world.sessions, "meeting.book") == []
+
+
+def test_booking_a_time_already_passed_is_refused(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    world.clock.current = dt.datetime(2027, 10, 5, 12, 0, tzinfo=dt.UTC)
+    before = routine_state(world.sessions)
+    answered = post(clients["samordnare"], BOOK, datum="2027-10-04", tid="13:00")
+    assert answered.status_code == 400
+    assert "Tid: 2027-10-04 kl. 13:00 har redan varit" in answered.text
+    assert routine_state(world.sessions) == before
+
+
+def test_only_a_convener_or_a_coordinator_may_book(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    before = routine_state(world.sessions)
+    for kind in ("rektor", "familj", "mottagning", "ingenroll"):
+        answered = post(clients[kind], BOOK, datum="2027-10-12", tid="13:00")
+        assert answered.status_code == 403, kind
+    assert routine_state(world.sessions) == before
+    assert audits(world.sessions, "meeting.book") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/moten/rutin/{ROUTINE}/2027/boka", 409),  # booked already: moved, not booked
+        (f"/moten/rutin/{OCTOBER}/2029/boka", 404),  # not this or the next occurrence
+        (f"/moten/rutin/{OCTOBER}/2026/boka", 404),  # its month has passed
+        ("/moten/rutin/styrgruppsmote/2027/boka", 404),  # held by its rule, never booked
+        ("/moten/rutin/utvardering/2027/boka", 404),  # a deadline, not a meeting
+        ("/moten/rutin/finns-inte/2027/boka", 404),
+    ],
+)
+def test_only_a_meeting_to_book_can_be_booked(
+    world: World, clients: dict[str, TestClient], path: str, status: int
+) -> None:
+    before = routine_state(world.sessions)
+    assert post(clients["samordnare"], path, datum="2027-10-12", tid="13:00").status_code == status
+    assert routine_state(world.sessions) == before
+    assert audits(world.sessions, "meeting.book") == []
+
+
+def test_a_meeting_called_off_can_be_booked_again(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    assert post(clients["samordnare"], f"{PAGE}/stall-in").status_code == 303
+    assert f"{ROUTINE}/2027" in listed_to_book(clients["sammankallande"])
+    again = post(clients["sammankallande"], f"{PAGE}/boka", datum="2027-04-20", tid="09:00")
+    assert again.status_code == 303
+    start, sequence, cancelled = booking(world.sessions)
+    assert start == dt.datetime(2027, 4, 20, 7, 0, tzinfo=dt.UTC) and cancelled is None
+    assert sequence == 2  # a new invitation after the CANCEL of sequence 1
+    assert audits(world.sessions, "meeting.book") == [
+        {"routine": ROUTINE, "occurrence": "2027", "sequence": 2}
+    ]
+
+
+def test_booking_needs_the_csrf_token(world: World, clients: dict[str, TestClient]) -> None:
+    before = routine_state(world.sessions)
+    client = clients["samordnare"]
+    for token in (None, "fel", csrf_of(clients["rektor"].get("/moten").text)):
+        form = {"datum": "2027-10-12", "tid": "13:00"} | ({"csrf": token} if token else {})
+        assert client.post(BOOK, data=form).status_code == 403
+    assert routine_state(world.sessions) == before
+    assert audits(world.sessions, "meeting.book") == []
+
+
+def test_another_municipality_books_only_its_own_meeting(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    """The same address in both: the other coordinator finds no October meeting (Lilla
+    kommunen has none), and booking the April meeting books Lilla kommunen's."""
+    before = routine_state(world.sessions)
+    annan = clients["annan"]
+    assert post(annan, BOOK, datum="2027-10-12", tid="10:00").status_code == 404
+    booked_there = post(annan, f"{PAGE}/boka", datum="2027-04-14", tid="10:00")
+    assert booked_there.status_code == 303
+    assert routine_state(world.sessions) == before
+    assert listed_to_book(clients["samordnare"]) == TO_BOOK
+    assert listed_to_book(annan) == {f"{ROUTINE}/2028"}
+    bookings, _messages = routine_state(world.sessions, "liten")
+    assert [(k, o, start) for k, o, start, *_rest in bookings] == [
+        (ROUTINE, "2027", dt.datetime(2027, 4, 14, 8, 0, tzinfo=dt.UTC))
+    ]

@@ -58,6 +58,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     | {"rektor": 403, "familj": 403, "mottagning": 404, "annan": 404},
     ("POST", "/moten/rutin/{routine}/{occurrence}/flytta"): {ANON: 403, "samordnare": 400}
     | {"rektor": 403, "familj": 403, "mottagning": 404, "ingenroll": 403, "annan": 404},
+    # Booking it: it is booked already (a conflict) for those who may book; the other
+    # municipality's April meeting has no booking, so its empty form is refused for its fields.
+    ("POST", "/moten/rutin/{routine}/{occurrence}/boka"): {ANON: 403, "samordnare": 409}
+    | {"rektor": 403, "familj": 403, "mottagning": 403, "ingenroll": 403, "annan": 400},
     ("POST", "/moten/rutin/{routine}/{occurrence}/stall-in"): {ANON: 403, "samordnare": 303}
     | {"rektor": 403, "familj": 403, "mottagning": 404, "ingenroll": 403, "annan": 404},
     # No meeting booked in the case: found by nobody (tests/web/test_meetings.py books one).
