@@ -33,7 +33,17 @@ CASE_FIELDS = ROUTINE_FIELDS | {"reference", "facts", "report", "case"}
 DIGEST_FIELDS = frozenset(
     {"municipality", "sender", "recipient", "routine", "purpose", "window", "failures"}
 )
-SUMMARY_FIELDS = ROUTINE_FIELDS | {"invited_count", "answered_count", "not_answered", "booked"}
+# A case meeting's summary uses the same template, with the case's neutral reference and the
+# participants outside the staff only counted (scheduler/answers.py).
+SUMMARY_FIELDS = ROUTINE_FIELDS | {
+    "invited_count",
+    "answered_count",
+    "not_answered",
+    "booked",
+    "case_meeting",
+    "others_not_answered",
+    "missing_count",
+}
 
 # name -> what the message is for (Swedish, shown on /texter)
 ABOUT: dict[str, str] = {

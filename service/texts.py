@@ -35,7 +35,13 @@ PARTS = ("subject", "txt", "html")
 PART_TEXT = {"subject": "Ämnesrad", "txt": "Text", "html": "HTML"}
 # Templates an override may extend or include: the shared layout and footer parts.
 SHARED_PARTS = frozenset(
-    {"email/_layout.html", "email/_footer.txt", "email/_kallelse.html", "email/_kallelse.txt"}
+    {
+        "email/_layout.html",
+        "email/_footer.txt",
+        "email/_kallelse.html",
+        "email/_kallelse.txt",
+        "email/_svar-arende.txt",
+    }
 )
 MAX_BODY = 20_000
 
