@@ -123,3 +123,31 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Delivery failed for good (5xx reply, invalid address): do not retry."""
+
+
+class OAuthError(SamverkanError):
+    """The token endpoint refused or could not be reached."""
+
+
+class ImapError(SamverkanError):
+    """The reply mailbox could not be reached, logged in to or changed."""
+
+
+class MeetingError(SamverkanError):
+    """The meeting cannot be called off like that."""
+
+
+class FieldError(SamverkanError):
+    """A field of the request's body names nothing (422, naming the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class AccountError(SamverkanError):
+    """The account cannot be made or changed as asked; nothing was changed."""
+
+
+class MeetingNotFound(NotFoundError):
+    """No booked meeting of that routine on that day."""

@@ -33,7 +33,7 @@ from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 import models
-from core.errors import NotFoundError
+from core.errors import MeetingNotFound
 from models import Status
 from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
@@ -233,10 +233,6 @@ class MeetingAnswers:
     @property
     def not_answered(self) -> list[Participant]:
         return [p for p in self.invited if not p.answered]
-
-
-class MeetingNotFound(NotFoundError):
-    """No booked meeting of that routine on that day."""
 
 
 def meeting_answers(

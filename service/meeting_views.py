@@ -32,7 +32,7 @@ from scheduler.municipality import MunicipalitySettings
 from scheduler.spec import Routine
 from scheduler.workdays import working_day_after
 from service.meetings import (
-    MeetingNotFound,
+    MeetingNotShown,
     booked,
     convenes,
     invited_to,
@@ -241,14 +241,14 @@ class MeetingDetail:
 def routine_meeting(
     session: Session, viewer: Viewer, routine_key: str, occurrence: str, now: dt.datetime
 ) -> MeetingDetail:
-    """A booked routine meeting, its invitees and their answers; MeetingNotFound when the
+    """A booked routine meeting, its invitees and their answers; MeetingNotShown when the
     viewer may not see it."""
     municipality, routine_row, booking = booked(session, viewer, routine_key, occurrence)
     routine = routine_spec(routine_row)
     convener = convenes(session, viewer, routine, local_date(now))
     invited = (routine_key, occurrence) in invited_to(session, viewer)
     if not (viewer.is_coordinator or convener or invited):
-        raise MeetingNotFound(routine_key)
+        raise MeetingNotShown(routine_key)
     uid = event_uid(
         municipality.key, routine_key, occurrence, sender_domain(municipality.sender_email)
     )
@@ -281,10 +281,10 @@ def case_meeting(
         )
     )
     if case is None or not case_visible(viewer, case):
-        raise MeetingNotFound(reference)
+        raise MeetingNotShown(reference)
     meeting = next((m for m in case.meetings if m.number == number), None)
     if meeting is None:
-        raise MeetingNotFound(reference)
+        raise MeetingNotShown(reference)
     municipality = session.get_one(models.Municipality, viewer.municipality_id)
     owner = session.get_one(models.Person, case.owner_id)
     uid = event_uid(

@@ -2,7 +2,7 @@
 plans a CANCEL to everyone whose calendar holds the meeting).
 
 By command (`cancel_meeting`: the convener named by `--by`), or from the web app
-(`call_off_meeting`, and `move_meeting` and `book_meeting` through `service.booking`): there
+(`call_off_meeting`, and `move_meeting` and `book_on_page` through `service.booking`): there
 the signed-in `Viewer` must be the routine's convener or a coordinator (`may_change`,
 `may_book`), and the change is written to `web_audit`. `to_book` lists the meetings still to
 be booked. `invited_to` and `convenes` also decide who sees a meeting
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 import models
 from core.dates import DAY_RULE, parse_day
-from core.errors import NotFoundError, SamverkanError
+from core.errors import MeetingError, NotFoundError
 from scheduler import outbox
 from scheduler.bookings import BookingProblem, check_booking
 from scheduler.bookings import Rule as BookingRule
@@ -38,10 +38,6 @@ from service.viewer import Viewer
 log = logging.getLogger("samverkan.meetings")
 
 CALLED_OFF = "the meeting was called off"
-
-
-class MeetingError(SamverkanError):
-    """The meeting cannot be called off like that."""
 
 
 def cancel_meeting(
@@ -166,7 +162,7 @@ def _find(
 # --- the web app: who may see and change a routine meeting ----------------------------------
 
 
-class MeetingNotFound(Exception):
+class MeetingNotShown(Exception):
     """No such meeting in the viewer's municipality, or not one the viewer may see."""
 
 
@@ -336,7 +332,7 @@ def to_book(session: Session, viewer: Viewer, now: dt.datetime) -> list[ToBook]:
     return found
 
 
-def book_meeting(
+def book_on_page(
     session: Session,
     viewer: Viewer,
     routine_key: str,
@@ -356,7 +352,7 @@ def book_meeting(
         )
     )
     if row is None or not row.active:
-        raise MeetingNotFound(routine_key)
+        raise MeetingNotShown(routine_key)
     routine = routine_spec(row)
     if not may_book(session, viewer, routine, local_date(now)):
         raise MeetingForbidden(routine_key)
@@ -375,7 +371,7 @@ def book_meeting(
         )
         if booked_now is not None:
             raise MeetingAlreadyBooked(routine_key)
-        raise MeetingNotFound(routine_key)
+        raise MeetingNotShown(routine_key)
     errors, day, at = _checked(routine, occurrence, date_text, time_text, now)
     municipality = session.get_one(models.Municipality, viewer.municipality_id)
     places = MunicipalitySettings.of(municipality).places
@@ -411,7 +407,7 @@ def _changeable(
     routine = routine_spec(routine_row)
     if not may_change(session, viewer, routine, local_date(now)):
         if (routine_key, occurrence) not in invited_to(session, viewer):
-            raise MeetingNotFound(routine_key)
+            raise MeetingNotShown(routine_key)
         raise MeetingForbidden(routine_key)
     if booking.cancelled_at is not None:
         raise MeetingInputError({"mote": "Mötet är redan inställt."})
@@ -430,14 +426,14 @@ def booked(
         )
     )
     if routine_row is None or not routine_row.active:
-        raise MeetingNotFound(routine_key)
+        raise MeetingNotShown(routine_key)
     booking = session.scalar(
         select(models.Booking).where(
             models.Booking.routine_id == routine_row.id, models.Booking.occurrence == occurrence
         )
     )
     if booking is None:
-        raise MeetingNotFound(routine_key)
+        raise MeetingNotShown(routine_key)
     return session.get_one(models.Municipality, viewer.municipality_id), routine_row, booking
 
 

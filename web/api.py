@@ -36,6 +36,7 @@ from core.dates import DAY_RULE, parse_day
 from core.errors import (
     CaseRuleError,
     ConfidentialityError,
+    FieldError,
     NotFoundError,
     PermissionRefused,
     SamverkanError,
@@ -58,14 +59,6 @@ class ApiError(BaseModel):
 
 class Unauthorized(Exception):
     """No token, or one that is unknown or revoked."""
-
-
-class FieldError(SamverkanError):
-    """A field of the request's body names nothing (422, naming the field)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:

@@ -70,7 +70,7 @@ def _meetings_page(
 
 @router.post("/moten/rutin/{routine}/{occurrence}/boka", dependencies=[Depends(csrf)])
 @rule(Rule.STAFF)
-def book_meeting(
+def book_page(
     request: Request,
     session: Db,
     who: Staff,
@@ -81,10 +81,10 @@ def book_meeting(
     plats: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     try:
-        changes.book_meeting(
+        changes.book_on_page(
             session, who, routine, occurrence, datum, tid, plats, now(request), _horizon(request)
         )
-    except changes.MeetingNotFound:
+    except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     except changes.MeetingForbidden:
         raise Refused(403, BOOK_FORBIDDEN) from None
@@ -110,7 +110,7 @@ def routine_meeting(
 ) -> Response:
     try:
         meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
-    except changes.MeetingNotFound:
+    except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     done = request.query_params.get("klart")
     return page(request, "meetings_detail.html", meeting=meeting, done=done, errors={}, asked={})
@@ -131,7 +131,7 @@ def move_meeting(
         changes.move_meeting(
             session, who, routine, occurrence, datum, tid, now(request), _horizon(request)
         )
-    except changes.MeetingNotFound:
+    except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     except changes.MeetingForbidden:
         raise Refused(403, FORBIDDEN) from None
@@ -156,7 +156,7 @@ def confirm_call_off(
 ) -> Response:
     try:
         meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
-    except changes.MeetingNotFound:
+    except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     if not meeting.may_change:
         raise Refused(403, FORBIDDEN)
@@ -170,7 +170,7 @@ def call_off(
 ) -> Response:
     try:
         changes.call_off_meeting(session, who, routine, occurrence, now(request), _horizon(request))
-    except changes.MeetingNotFound:
+    except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     except changes.MeetingForbidden:
         raise Refused(403, FORBIDDEN) from None
@@ -186,6 +186,6 @@ def case_meeting(
 ) -> Response:
     try:
         meeting = views.case_meeting(session, who, reference, number, now(request))
-    except changes.MeetingNotFound:
+    except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     return page(request, "meetings_detail.html", meeting=meeting, done=None, errors={}, asked={})

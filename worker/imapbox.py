@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.errors import SamverkanError
+from core.errors import ImapError
 from core.settings import ImapConfig
 from worker.mailers import TokenSource
 from worker.oauth import xoauth2_string
@@ -41,10 +41,6 @@ log = logging.getLogger("samverkan.replies")
 
 DEFAULT_BATCH = 500
 _SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)")
-
-
-class ImapError(SamverkanError):
-    """The reply mailbox could not be reached, logged in to or changed."""
 
 
 @dataclass(frozen=True)

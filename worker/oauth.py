@@ -25,17 +25,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.errors import SamverkanError
+from core.errors import OAuthError
 
 __all__ = ["OAuthError", "TokenProvider", "xoauth2_string"]
 
 # A token is renewed this long before it expires, so one handed out stays valid for a login.
 DEFAULT_REFRESH_MARGIN = 300.0
 MAX_RESPONSE_BYTES = 1_000_000
-
-
-class OAuthError(SamverkanError):
-    """The token endpoint refused or could not be reached."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.errors import NotFoundError, SamverkanError
+from core.errors import AccountError, NotFoundError
 from samverkan.cli import common
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ DEMO_PASSWORD = "demo-samverkan"
 
 Municipality = Annotated[str | None, typer.Option("--municipality", "-m")]
 PersonKey = Annotated[str, typer.Argument(help="The person's key in the profile.")]
-
-
-class AccountError(SamverkanError):
-    """The account cannot be made or changed as asked; nothing was changed."""
 
 
 def _person(session: Session, municipality_id: int, key: str) -> models.Person:
