@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UtcDateTime
@@ -24,6 +24,10 @@ class Municipality(Base):
     profile_path: Mapped[str] = mapped_column(String(1000))
     profile_sha256: Mapped[str] = mapped_column(String(64))
     loaded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Raised whenever the municipality's own message texts change (service/texts.py): the
+    # worker, which holds this row anyway, reads the texts only when it differs from what it
+    # cached, and never when it is 0 (no texts of its own).
+    texts_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class District(Base):

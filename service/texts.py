@@ -353,6 +353,7 @@ def save(
         elif row.body == body:
             continue
         row.body, row.updated_at, row.updated_by_id = body, now, viewer.person_id
+    _changed(session, viewer)
     _audit(session, viewer, now, "text.saved", {"message": name, "parts": own})
     return own
 
@@ -370,7 +371,14 @@ def revert(
             t.template.in_([template_name(name, p) for p in PARTS]),
         )
     )
+    _changed(session, viewer)
     _audit(session, viewer, now, "text.reverted", {"message": name})
+
+
+def _changed(session: Session, viewer: Viewer) -> None:
+    """Tell the workers: they read a municipality's texts again only when this was raised."""
+    municipality = session.get_one(models.Municipality, viewer.municipality_id)
+    municipality.texts_version += 1
 
 
 def _audit(

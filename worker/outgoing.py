@@ -38,7 +38,7 @@ def build_message(
     municipality = session.get_one(models.Municipality, row.municipality_id)
     # The non-responders summary lists who has not answered as of sending, not of planning.
     context = summary_context(session, row) if row.template == SUMMARY_TEMPLATE else row.context
-    rendered = renderer.render(row.template, context, municipality_texts(session, municipality.id))
+    rendered = renderer.render(row.template, context, municipality_texts(session, municipality))
     sender = Address(municipality.sender_name, municipality.sender_email)
     reply = context.get("reply_to")
     invite, method = (

@@ -135,31 +135,26 @@ class OverrideLoader(BaseLoader):
 
 @dataclass(frozen=True)
 class Overrides:
-    """A municipality's overrides as stored now: the version (name, updated) of each, and a
-    way to read the bodies, called only when that version is not the one cached."""
+    """A municipality's overrides as stored now: their version (0: none), and a way to read the
+    bodies, called only when that version is not the one cached."""
 
     municipality_id: int
-    version: tuple[tuple[str, dt.datetime], ...]
+    version: int
     bodies: Callable[[], Mapping[str, str]]
 
 
-def municipality_texts(session: Session, municipality_id: int) -> Overrides:
-    """The lookup: one query for the version; the bodies only when the cache is stale."""
+def municipality_texts(session: Session, municipality: models.Municipality) -> Overrides:
+    """The lookup: the version is the municipality's `texts_version` (no query); the bodies are
+    read only when the cache holds another version, and never when it is 0 (none of its own)."""
     t = models.MessageText
-    where = t.municipality_id == municipality_id
-    version = tuple(
-        (name, updated)
-        for name, updated in session.execute(
-            select(t.template, t.updated_at).where(where).order_by(t.template)
-        )
-    )
 
     def bodies() -> Mapping[str, str]:
+        where = t.municipality_id == municipality.id
         return {
             name: body for name, body in session.execute(select(t.template, t.body).where(where))
         }
 
-    return Overrides(municipality_id, version, bodies)
+    return Overrides(municipality.id, municipality.texts_version, bodies)
 
 
 @dataclass(frozen=True)
@@ -174,7 +169,7 @@ class Renderer:
         self.env = make_environment(templates_dir)
         self.templates_dir = templates_dir
         # municipality id -> (version of its overrides, their environment), per process
-        self._overridden: dict[int, tuple[tuple[tuple[str, dt.datetime], ...], Environment]] = {}
+        self._overridden: dict[int, tuple[int, Environment]] = {}
         self._lock = threading.Lock()
 
     def subject(

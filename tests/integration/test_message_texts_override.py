@@ -244,15 +244,18 @@ def test_the_worker_renders_a_stored_override_in_the_sandbox(
     """A row written around the validation (straight into the table) still cannot reach
     beyond its context: the worker renders overrides sandboxed, so the message fails."""
     (mine,) = rows(sessions, "liten")
+    municipality_id = coordinator(sessions, "liten").municipality_id
     with transaction(sessions) as session:
         session.add(
             models.MessageText(
-                municipality_id=coordinator(sessions, "liten").municipality_id,
+                municipality_id=municipality_id,
                 template=f"email/{NAME}.subject",
                 body=body,
                 updated_at=LOADED,
             )
         )
+        # As the service does on every change: the worker reads texts when this was raised.
+        session.get_one(models.Municipality, municipality_id).texts_version += 1
         claim_due(session, mine[1], 10_000)
     assert deliver_one(delivery, mine[0], mine[1]) is DeliveryOutcome.FAILED
     with sessions() as session:

@@ -5,7 +5,8 @@ Revises: 0006
 Create Date: 2026-12-07
 
 `message_text` holds, per municipality and template file (`email/<name>.subject`, `.txt`,
-`.html`), the body that replaces the file, who saved it and when. Written to match
+`.html`), the body that replaces the file, who saved it and when; `municipality.texts_version`
+is raised at each change, so the worker reads the texts only when they changed. Written to match
 models/texts.py.
 """
 
@@ -50,8 +51,14 @@ def upgrade() -> None:
         ["municipality_id"],
         unique=False,
     )
+    op.add_column(
+        "municipality",
+        sa.Column("texts_version", sa.Integer(), server_default="0", nullable=False),
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("municipality") as batch:
+        batch.drop_column("texts_version")
     op.drop_index(op.f("ix_message_text_municipality_id"), table_name="message_text")
     op.drop_table("message_text")
