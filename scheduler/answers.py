@@ -39,7 +39,8 @@ from scheduler import outbox
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.cases import summary as case_summary
 from scheduler.cases.views import CASE
-from scheduler.identity import event_uid, message_id_for
+from scheduler.identity import event_uid, message_id_for, sender_domain
+from scheduler.municipality import MunicipalitySettings
 from scheduler.spec import ANSWERS_ROUTINE_KEY
 from scheduler.workdays import add_working_days
 
@@ -368,8 +369,8 @@ def plan_summaries(session: Session, now: dt.datetime) -> int:
 def _wanted_summaries(
     session: Session, municipality: models.Municipality, now: dt.datetime
 ) -> list[outbox.Wanted]:
-    send_time = dt.time.fromisoformat(municipality.calendar["send_time"])
-    domain = municipality.sender_email.rsplit("@", 1)[1]
+    send_time = MunicipalitySettings.of(municipality).send_time
+    domain = sender_domain(municipality.sender_email)
     wanted = []
     bookings = session.execute(
         select(models.Booking, models.Routine)
@@ -393,40 +394,21 @@ def _wanted_summaries(
         convener = _convener(session, municipality.id, view, routine.key, booking.occurrence)
         if convener is None:
             continue
-        key = summary_key(
-            municipality.key, routine.key, booking.occurrence, booking.sequence, convener.key
-        )
         wanted.append(
-            outbox.Wanted(
-                key=key,
-                municipality_id=municipality.id,
-                routine_key=ANSWERS_ROUTINE_KEY,
-                occurrence=booking.occurrence,
-                purpose=f"{SUMMARY_PURPOSE}-{routine.key}-v{booking.sequence}",
-                message_id=message_id_for(key, domain),
-                template=SUMMARY_TEMPLATE,
-                context={
-                    "municipality": municipality.name,
-                    "sender": {
-                        "name": municipality.sender_name,
-                        "email": municipality.sender_email,
-                    },
-                    "routine": {"key": routine.key, "name": routine.name},
-                    "occurrence": {"key": booking.occurrence},
-                    # Not "meeting": that key makes the worker attach an invitation.
-                    "booked": {
-                        "uid": uid,
-                        "sequence": booking.sequence,
-                        "start": booking.starts_at.astimezone(STOCKHOLM).isoformat(),
-                        "end": booking.ends_at.astimezone(STOCKHOLM).isoformat(),
-                    },
-                    "recipient": {"name": convener.name},
-                },
-                person_id=convener.id,
-                roles=(),
-                recipient_email=convener.email,
-                recipient_name=convener.name,
-                due_at=due,
+            _summary(
+                municipality,
+                SummaryFor(
+                    routine_key=routine.key,
+                    routine_name=routine.name,
+                    occurrence=booking.occurrence,
+                    purpose=f"{SUMMARY_PURPOSE}-{routine.key}-v{booking.sequence}",
+                    uid=uid,
+                    sequence=booking.sequence,
+                    start=booking.starts_at,
+                    end=booking.ends_at,
+                ),
+                convener,
+                due,
             )
         )
     return wanted
@@ -437,8 +419,7 @@ def _wanted_case_summaries(
 ) -> list[outbox.Wanted]:
     """The case owner's summary for each booked meeting of an active case still to come whose
     invitations (as the meeting stands) went out. Its context holds the neutral reference only."""
-    send_time = dt.time.fromisoformat(municipality.calendar["send_time"])
-    domain = municipality.sender_email.rsplit("@", 1)[1]
+    send_time = MunicipalitySettings.of(municipality).send_time
     wanted = []
     for meeting in case_summary.meetings_ahead(session, municipality, now):
         view = meeting_answers(session, municipality.id, CASE, meeting.reference, meeting.uid)
@@ -447,45 +428,83 @@ def _wanted_case_summaries(
         due = summary_due(meeting.start, send_time)
         if due < now:
             continue
-        owner = meeting.owner
-        key = summary_key(municipality.key, CASE, meeting.occurrence, meeting.sequence, owner.key)
         wanted.append(
-            outbox.Wanted(
-                key=key,
-                municipality_id=municipality.id,
-                routine_key=ANSWERS_ROUTINE_KEY,
-                occurrence=meeting.occurrence,
-                purpose=f"{SUMMARY_PURPOSE}-{CASE}-m{meeting.number}-v{meeting.sequence}",
-                message_id=message_id_for(key, domain),
-                template=SUMMARY_TEMPLATE,
-                context={
-                    "municipality": municipality.name,
-                    "sender": {
-                        "name": municipality.sender_name,
-                        "email": municipality.sender_email,
-                    },
-                    "routine": {"key": CASE, "name": "Samverkansmöte"},
-                    "occurrence": {"key": meeting.occurrence},
-                    "case_meeting": {
-                        "reference": meeting.reference,
-                        "number": meeting.number,
-                    },
-                    "booked": {
-                        "uid": meeting.uid,
-                        "sequence": meeting.sequence,
-                        "start": meeting.start.astimezone(STOCKHOLM).isoformat(),
-                        "end": meeting.end.astimezone(STOCKHOLM).isoformat(),
-                    },
-                    "recipient": {"name": owner.name},
-                },
-                person_id=owner.id,
-                roles=(),
-                recipient_email=owner.email,
-                recipient_name=owner.name,
-                due_at=due,
+            _summary(
+                municipality,
+                SummaryFor(
+                    routine_key=CASE,
+                    routine_name="Samverkansmöte",
+                    occurrence=meeting.occurrence,
+                    purpose=f"{SUMMARY_PURPOSE}-{CASE}-m{meeting.number}-v{meeting.sequence}",
+                    uid=meeting.uid,
+                    sequence=meeting.sequence,
+                    start=meeting.start,
+                    end=meeting.end,
+                    case_meeting={"reference": meeting.reference, "number": meeting.number},
+                ),
+                meeting.owner,
+                due,
             )
         )
     return wanted
+
+
+@dataclass(frozen=True)
+class SummaryFor:
+    """The meeting a non-responders summary is about (a routine's or a case's)."""
+
+    routine_key: str
+    routine_name: str
+    occurrence: str
+    purpose: str
+    uid: str
+    sequence: int
+    start: dt.datetime
+    end: dt.datetime
+    case_meeting: dict[str, Any] | None = None  # the neutral reference and the meeting's number
+
+
+def _summary(
+    municipality: models.Municipality,
+    meeting: SummaryFor,
+    organizer: models.Person,
+    due: dt.datetime,
+) -> outbox.Wanted:
+    """The summary's outbox row, to the organizer; its list is built when it is sent."""
+    key = summary_key(
+        municipality.key, meeting.routine_key, meeting.occurrence, meeting.sequence, organizer.key
+    )
+    context: dict[str, Any] = {
+        "municipality": municipality.name,
+        "sender": {"name": municipality.sender_name, "email": municipality.sender_email},
+        "routine": {"key": meeting.routine_key, "name": meeting.routine_name},
+        "occurrence": {"key": meeting.occurrence},
+        # Not "meeting": that key makes the worker attach an invitation.
+        "booked": {
+            "uid": meeting.uid,
+            "sequence": meeting.sequence,
+            "start": meeting.start.astimezone(STOCKHOLM).isoformat(),
+            "end": meeting.end.astimezone(STOCKHOLM).isoformat(),
+        },
+        "recipient": {"name": organizer.name},
+    }
+    if meeting.case_meeting is not None:
+        context["case_meeting"] = meeting.case_meeting
+    return outbox.Wanted(
+        key=key,
+        municipality_id=municipality.id,
+        routine_key=ANSWERS_ROUTINE_KEY,
+        occurrence=meeting.occurrence,
+        purpose=meeting.purpose,
+        message_id=message_id_for(key, sender_domain(municipality.sender_email)),
+        template=SUMMARY_TEMPLATE,
+        context=context,
+        person_id=organizer.id,
+        roles=(),
+        recipient_email=organizer.email,
+        recipient_name=organizer.name,
+        due_at=due,
+    )
 
 
 def _convener(

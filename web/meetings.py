@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from service import meeting_views as views
 from service import meetings as changes
@@ -108,10 +109,7 @@ def book_page(
 def routine_meeting(
     request: Request, session: Db, who: Staff, routine: RoutineKey, occurrence: Occurrence
 ) -> Response:
-    try:
-        meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
-    except changes.MeetingNotShown:
-        raise Refused(404, NOT_FOUND) from None
+    meeting = _shown(request, session, who, routine, occurrence)
     done = request.query_params.get("klart")
     return page(request, "meetings_detail.html", meeting=meeting, done=done, errors={}, asked={})
 
@@ -136,7 +134,7 @@ def move_meeting(
     except changes.MeetingForbidden:
         raise Refused(403, FORBIDDEN) from None
     except changes.MeetingInputError as exc:
-        meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
+        meeting = _shown(request, session, who, routine, occurrence)
         return page(
             request,
             "meetings_detail.html",
@@ -154,10 +152,7 @@ def move_meeting(
 def confirm_call_off(
     request: Request, session: Db, who: Staff, routine: RoutineKey, occurrence: Occurrence
 ) -> Response:
-    try:
-        meeting = views.routine_meeting(session, who, routine, occurrence, now(request))
-    except changes.MeetingNotShown:
-        raise Refused(404, NOT_FOUND) from None
+    meeting = _shown(request, session, who, routine, occurrence)
     if not meeting.may_change:
         raise Refused(403, FORBIDDEN)
     return page(request, "meetings_cancel.html", meeting=meeting)
@@ -189,3 +184,13 @@ def case_meeting(
     except changes.MeetingNotShown:
         raise Refused(404, NOT_FOUND) from None
     return page(request, "meetings_detail.html", meeting=meeting, done=None, errors={}, asked={})
+
+
+def _shown(
+    request: Request, session: Session, who: Viewer, routine: str, occurrence: str
+) -> views.MeetingDetail:
+    """The routine meeting as the viewer may see it; 404 when they may not (or it is not)."""
+    try:
+        return views.routine_meeting(session, who, routine, occurrence, now(request))
+    except changes.MeetingNotShown:
+        raise Refused(404, NOT_FOUND) from None
