@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -55,6 +55,15 @@ class RoleDirectory:
         self.assignments = list(assignments)
         self.role_names = role_names
 
+    def holds(self, person_id: int, refs: Iterable[str], on: dt.date) -> bool:
+        """True when `person_id` holds any of `refs` on `on`."""
+        parsed = [RoleRef.parse(text) for text in refs]
+        return any(
+            a.person_id == person_id and a.holds(ref, on)
+            for ref in parsed
+            for a in self.assignments
+        )
+
     def resolve(self, refs: Iterable[str], on: dt.date) -> list[Holder]:
         """Everyone holding any of `refs` on `on`, once each, in a stable order."""
         found: dict[int, _Found] = {}
@@ -105,8 +114,10 @@ def load_directory(
     municipality_id: int,
     role_names: dict[str, str],
     person_id: int | None = None,
+    person_ids: Collection[int] | None = None,
 ) -> RoleDirectory:
-    """The role assignments of a municipality's active people (or of one person only)."""
+    """The role assignments of a municipality's active people (or of one person, or of the
+    people in `person_ids`: a worker's batch checks all its recipients in one query)."""
     query = (
         select(models.RoleAssignment, models.Person, models.Unit)
         .join(models.Person, models.RoleAssignment.person_id == models.Person.id)
@@ -115,6 +126,8 @@ def load_directory(
     )
     if person_id is not None:
         query = query.where(models.Person.id == person_id)
+    if person_ids is not None:
+        query = query.where(models.Person.id.in_(sorted(set(person_ids))))
     rows = session.execute(query)
     assignments = [
         Assignment(

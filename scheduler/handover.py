@@ -15,22 +15,37 @@ from sqlalchemy.orm import Session
 import models
 from scheduler import outbox
 from scheduler.calendar import local_date
-from scheduler.directory import load_directory
+from scheduler.directory import RoleDirectory, load_directory
 from scheduler.identity import idempotency_key, message_id_for, sender_domain
 from scheduler.municipality import MunicipalitySettings
 from scheduler.planner import PlannedRow, as_wanted, recipient_context
 
 
-def hand_over(session: Session, row: models.Notification, as_of: dt.datetime) -> bool:
+def hand_over(
+    session: Session,
+    row: models.Notification,
+    as_of: dt.datetime,
+    recipients: RoleDirectory | None = None,
+) -> bool:
     """True when the row's person still holds one of its roles on `as_of`'s day. Otherwise
-    plan it for each current holder, cancel it (with the reason) and return False."""
+    plan it for each current holder, cancel it (with the reason) and return False.
+
+    `recipients`, when given, holds the assignments of (at least) the row's person, loaded
+    once for a worker's batch; otherwise they are read here."""
     municipality = session.get_one(models.Municipality, row.municipality_id)
     role_names = dict(MunicipalitySettings.of(municipality).role_names)
     today = local_date(as_of)
     # The usual case first, cheaply: the planned person still holds the role.
-    own = load_directory(session, municipality.id, role_names, person_id=row.person_id)
-    if own.resolve(row.roles, today):
-        return True
+    if row.person_id is None:  # no one planned by name: anyone holding the role will do
+        if load_directory(session, municipality.id, role_names).resolve(row.roles, today):
+            return True
+    else:
+        if recipients is None:
+            recipients = load_directory(
+                session, municipality.id, role_names, person_id=row.person_id
+            )
+        if recipients.holds(row.person_id, row.roles, today):
+            return True
     holders = load_directory(session, municipality.id, role_names).resolve(row.roles, today)
     domain = sender_domain(municipality.sender_email)
     replacements = []

@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import models
-from core.settings import ROOT
+from core.settings import ROOT, Settings
 from models.db import transaction
 from scheduler.outbox import claim_due, in_retry
 from scheduler.planner import compute_plan, planning_input
 from scheduler.spec import RESERVED_ROUTINE_KEYS
 from service.simulate import SimulationResult, simulate
-from worker.delivery import Delivery, RetryPolicy, deliver_one
+from worker.delivery import Delivery, RetryPolicy, deliver_batch
 from worker.mailers import MemoryMailer
 from worker.render import Renderer
 
@@ -31,15 +31,17 @@ def simulate_inline(
     horizon_days: int = 400,
     mailer: MemoryMailer | None = None,
 ) -> SimulationResult:
-    """The real simulation loop (re-plan each day, tick, deliver); each claimed row is
-    delivered at once by `deliver_one`, instead of through a broker to a worker."""
+    """The real simulation loop (re-plan each day, tick, deliver); the claimed rows are
+    delivered at once by `deliver_batch`, in the service's batches, instead of through a
+    broker to a worker."""
     delivery = Delivery(sessions, mailer or MemoryMailer(), Renderer(TEMPLATES), RetryPolicy())
 
     def tick(now: dt.datetime, since: dt.datetime) -> list[int]:
         with transaction(sessions) as session:
             ids = claim_due(session, now, 10_000, since)
-        for notification_id in ids:
-            deliver_one(delivery, notification_id, now)
+        size = Settings().deliver_batch
+        for start in range(0, len(ids), size):
+            deliver_batch(delivery, ids[start : start + size], now)
         return ids
 
     runtime: Any = SimpleNamespace(

@@ -22,13 +22,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import secrets
 import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy as email_policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -39,6 +39,7 @@ from icalendar import Calendar
 from core.errors import HeaderInjectionError as HeaderInjectionError  # re-exported
 from core.errors import PermanentDeliveryError
 from scheduler import identity
+from worker import mimepolicy
 
 INVITE_FILENAME = "inbjudan.ics"
 
@@ -115,7 +116,8 @@ def compose_message(
     attachments: Sequence[Attachment] = (),
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """Build the message (policy ``email.policy.SMTP``: CRLF line ends, RFC 2047 headers).
+    """Build the message (policy ``email.policy.SMTP``: CRLF line ends, RFC 2047 headers; with
+    the header values shared between messages, worker.mimepolicy).
 
     Raises HeaderInjectionError (naming the field) for a control character in a name,
     address, the subject, the Message-ID, an attachment's filename or type, or an extra
@@ -123,11 +125,12 @@ def compose_message(
     PermanentDeliveryError for an address that is not syntactically valid; ValueError for a
     naive ``date`` or an ``invite_method`` that is not the invite's METHOD.
     """
-    message = EmailMessage(policy=email_policy.SMTP)
-    message["From"] = _mailbox("sender", sender)
+    message = EmailMessage(policy=mimepolicy.SMTP)
+    # The same sender on every message: given as text, its parse is shared (mimepolicy).
+    message["From"] = str(_mailbox("sender", sender))
     message["To"] = _mailbox("to", to)
     if reply_to is not None:
-        message["Reply-To"] = _mailbox("reply_to", reply_to)
+        message["Reply-To"] = str(_mailbox("reply_to", reply_to))
     _set_text_header(message, "Subject", _header_value("subject", subject))
     message["Date"] = _date(date)
     message["Message-ID"] = _message_id(message_id)
@@ -166,7 +169,22 @@ def compose_message(
     for part in message.walk():
         if part is not message:
             del part["MIME-Version"]  # the email package repeats it on parts it creates
+    if attachments:
+        message.set_boundary(_boundary())
     return message
+
+
+def _boundary() -> str:
+    """A boundary for a message with attachments, so the writer need not pick one.
+
+    Left to itself, the email package picks a random boundary and then searches the whole
+    written body (a 200 kB attachment's base64 included) to make sure it does not occur
+    there, for each message. This one cannot occur in any part, so there is nothing to
+    search: it begins with "=_", which quoted-printable (the text parts: "=" is always
+    followed by two hex digits or a line end) and base64 (the invitation and every
+    attachment: no "_", "=" only as padding at the end) never write.
+    """
+    return "=_" + secrets.token_hex(16)
 
 
 # --- attachments, encoded once ----------------------------------------------------------------
@@ -246,7 +264,7 @@ def _new_attachment_part(attachment: Attachment, maintype: str, subtype: str) ->
     params = {"name": attachment.filename}  # Outlook shows Content-Type's name
     if maintype == "text":
         params["charset"] = text_charset(attachment.content)
-    part = PrebuiltPart(policy=email_policy.SMTP)
+    part = PrebuiltPart(policy=mimepolicy.SMTP)
     part.set_content(
         attachment.content,
         maintype=maintype,
@@ -257,7 +275,7 @@ def _new_attachment_part(attachment: Attachment, maintype: str, subtype: str) ->
     if "content-disposition" not in part:
         part["Content-Disposition"] = "attachment"
     del part["MIME-Version"]
-    written = part.as_bytes(policy=email_policy.SMTP)
+    written = part.as_bytes(policy=mimepolicy.SMTP)
     # Header lines end in CRLF and none is empty: the first empty line starts the body.
     part.wire = (part._payload, written.split(b"\r\n\r\n", 1)[1])  # type: ignore[attr-defined]
     return part

@@ -1,25 +1,26 @@
-"""Deliver one outbox row: claim it, check its recipient, render, send, record the attempt.
+"""Deliver outbox rows: claim them, check each recipient, render, send, record each attempt.
 
-Celery tasks are thin wrappers around `deliver_one`, which tests call directly. Every step
-that changes a row is a conditional update, so a redelivered task or a second worker finds
-nothing to do instead of sending a second copy.
+Celery tasks are thin wrappers around `deliver_batch` (and `deliver_one`, a batch of one,
+which tests call directly). Every step that changes a row is a conditional update, so a
+redelivered task or a second worker finds nothing to do instead of sending a second copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from enum import StrEnum
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, Executable, Table, func, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,12 +34,15 @@ from core.errors import (
 from models import Status
 from scheduler import outbox
 from scheduler.cases.guard import send_time_refusal
+from scheduler.directory import RoleDirectory, load_directory
 from scheduler.handover import hand_over
+from scheduler.municipality import MunicipalitySettings
 from worker.mailers import Mailer
 from worker.outgoing import build_message
 from worker.render import Renderer
 
 log = logging.getLogger("samverkan.delivery")
+HOSTNAME = socket.gethostname()  # the attempt log's worker column
 
 
 class DeliveryOutcome(StrEnum):
@@ -76,71 +80,209 @@ class Delivery:
 
 
 def deliver_one(delivery: Delivery, notification_id: int, as_of: dt.datetime) -> DeliveryOutcome:
-    """Send notification `notification_id` as of the logical moment `as_of`.
+    """Send notification `notification_id` as of the logical moment `as_of`: a batch of one."""
+    return deliver_batch(delivery, [notification_id], as_of)[notification_id]
+
+
+def deliver_batch(
+    delivery: Delivery, notification_ids: Sequence[int], as_of: dt.datetime
+) -> dict[int, DeliveryOutcome]:
+    """Send the rows `notification_ids` (one task's batch) as of the logical moment `as_of`.
+
+    One transaction claims the batch, checks each row's recipient and builds each message;
+    then each message is sent and its outcome recorded, in its own transaction, before the
+    next is sent. So the window a crash can duplicate (the server has a message, the database
+    does not know yet) stays one message per worker process, however large the batch.
 
     Each database step is retried on a fresh connection when the connection drops
-    (`_retry_on_disconnect`); the send itself is never repeated here.
+    (`_retry_on_disconnect`); a send itself is never repeated here.
     """
-    prepared = _retry_on_disconnect(lambda _again: _prepare(delivery, notification_id, as_of))
-    if isinstance(prepared, DeliveryOutcome):
-        return prepared
+    ids = list(dict.fromkeys(notification_ids))
+    prepared = _retry_on_disconnect(lambda _again: _prepare(delivery, ids, as_of))
+    outcomes: dict[int, DeliveryOutcome] = {}
+    with _PlainRecords.of(delivery) as records:
+        for notification_id in ids:
+            item = prepared.get(notification_id, DeliveryOutcome.SKIPPED)
+            if isinstance(item, DeliveryOutcome):
+                outcomes[notification_id] = item
+            else:
+                outcomes[notification_id] = _send(delivery, notification_id, as_of, item, records)
+    return outcomes
+
+
+class _PlainRecords:
+    """PostgreSQL: one connection, in autocommit, held for a batch's records of sends that
+    carried no invitation, each one statement (`outbox.record_plain_send`): one round trip
+    and one commit after each send, instead of a checkout, BEGIN, UPDATE, INSERT and COMMIT.
+    On SQLite (a file on the same machine) the record stays one short transaction."""
+
+    def __init__(self, engine: Engine | None) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> _PlainRecords:
+        engine = delivery.sessions.kw.get("bind")
+        usable = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+        return cls(engine if usable else None)
+
+    def __enter__(self) -> _PlainRecords:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def record(self, statement: Executable) -> None:
+        if self.connection is None:
+            assert self.engine is not None
+            self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            self.connection.execute(statement)
+            self.connection.commit()  # the statement committed itself; this ends the marker
+        except BaseException:
+            self.close()  # a dropped connection: the retry records through a session
+            raise
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _send(
+    delivery: Delivery,
+    notification_id: int,
+    as_of: dt.datetime,
+    prepared: _Ready | PermanentDeliveryError,
+    records: _PlainRecords | None = None,
+) -> DeliveryOutcome:
     started = time.monotonic()
     if isinstance(prepared, PermanentDeliveryError):  # the message could not be built
         failure = partial(_record_failure, delivery, notification_id, as_of, prepared, started)
         return _retry_on_disconnect(failure)
     try:
-        result = delivery.mailer.send(prepared)
+        result = delivery.mailer.send(prepared.message)
     except DeliveryError as exc:
         failure = partial(_record_failure, delivery, notification_id, as_of, exc, started)
         return _retry_on_disconnect(failure)
     # The one open window: the server has the message and the database does not know yet.
     # Nothing else happens in it; a crash here makes the sweeper send the same copy again
     # (same Message-ID) once the lease runs out. See docs/reliability.md.
-    _retry_on_disconnect(partial(_record_sent, delivery, notification_id, as_of, result, started))
+    record = partial(
+        _record_sent,
+        delivery,
+        notification_id,
+        as_of,
+        result,
+        started,
+        attempt=prepared.attempt if prepared.plain else None,
+        records=records,
+    )
+    _retry_on_disconnect(record)
     log.info("sent", extra={"action": "deliver.sent", "notification": notification_id})
     return DeliveryOutcome.SENT
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A claimed row's message, built, with what its record after the send needs."""
+
+    message: EmailMessage
+    attempt: int  # the row's attempts after this claim: the number of this attempt
+    plain: bool  # no invitation: the record is one UPDATE and one INSERT, nothing read
+
+
+_Prepared = _Ready | DeliveryOutcome | PermanentDeliveryError
+
+
 def _prepare(
-    delivery: Delivery, notification_id: int, as_of: dt.datetime
-) -> EmailMessage | DeliveryOutcome | PermanentDeliveryError:
-    """Claim the row and build its message (one transaction); or the outcome if there is none,
-    or the reason it could not be built (recorded by the caller as a permanent failure)."""
+    delivery: Delivery, notification_ids: list[int], as_of: dt.datetime
+) -> dict[int, _Prepared]:
+    """Claim the rows and build their messages (one transaction). For each row claimed: its
+    message, or the outcome if there is nothing to send, or the reason it could not be built
+    (recorded by the caller as a permanent failure). Rows not claimed are left out."""
     with delivery.sessions() as session, session.begin():
-        row = outbox.claim_for_sending(session, notification_id, as_of)
-        if row is None:
+        rows = outbox.claim_many_for_sending(session, notification_ids, as_of)
+        # Held for the whole transaction: the role check and the message read them through
+        # the session's identity map (which keeps only what is referenced) instead of again.
+        municipalities = {
+            m.id: m
+            for m in session.scalars(
+                select(models.Municipality).where(
+                    models.Municipality.id.in_({row.municipality_id for row in rows})
+                )
+            )
+        }
+        recipients = _recipients(session, rows, municipalities)
+        memo: dict[object, object] = {}  # what build_message reads once per batch
+        prepared: dict[int, _Prepared] = {
+            row.id: _prepare_row(session, delivery, row, as_of, recipients, memo) for row in rows
+        }
+        del municipalities
+    for notification_id in notification_ids:
+        if notification_id not in prepared:
             log.info("skip", extra={"action": "deliver.skip", "notification": notification_id})
-            return DeliveryOutcome.SKIPPED
-        # Held for the whole transaction: the role check and the message read it through the
-        # session's identity map (which keeps only what is referenced) instead of again.
-        municipality = session.get_one(models.Municipality, row.municipality_id)
-        # An invitation older than what the recipient has, or a CANCEL of one they do not
-        # hold, is not sent (the record of who was sent what: scheduler/outbox/invites.py).
-        refusal = send_time_refusal(session, row, as_of) or outbox.refusal(session, row)
-        if refusal is not None:
-            _cancel_at_send(session, row, as_of, refusal)
-            return DeliveryOutcome.CANCELLED
-        # Rows addressed to a person or an external address directly (case work) carry no
-        # role references: there is no role to check again.
-        if row.roles and not _recipient_still_holds_role(session, row, as_of):
-            return DeliveryOutcome.CANCELLED
-        try:
-            message: EmailMessage = build_message(
-                session, delivery.renderer, row, as_of, delivery.reply_mailbox
-            )
-        except DBAPIError:
-            raise  # the database, not the message: _retry_on_disconnect runs it again
-        except Exception as exc:  # whatever breaks one message fails that row only
-            # A message that cannot be built will not build on a retry either. Any error
-            # (template, invite, attachment) fails this row with its reason; it never ends
-            # the task, which would leave the row queued and the rows after it waiting.
-            log.warning(
-                "message could not be built",
-                extra={"action": "deliver.build_failed", "notification": notification_id},
-            )
-            return PermanentDeliveryError(_build_failure(exc))
-        del municipality
-    return message
+    return prepared
+
+
+def _recipients(
+    session: Session,
+    rows: list[models.Notification],
+    municipalities: dict[int, models.Municipality],
+) -> dict[int, RoleDirectory]:
+    """The role assignments of the batch's recipients, one query per municipality."""
+    wanted: dict[int, set[int]] = {}
+    for row in rows:
+        if row.roles and row.person_id is not None:
+            wanted.setdefault(row.municipality_id, set()).add(row.person_id)
+    return {
+        municipality_id: load_directory(
+            session,
+            municipality_id,
+            dict(MunicipalitySettings.of(municipalities[municipality_id]).role_names),
+            person_ids=people,
+        )
+        for municipality_id, people in wanted.items()
+    }
+
+
+def _prepare_row(
+    session: Session,
+    delivery: Delivery,
+    row: models.Notification,
+    as_of: dt.datetime,
+    recipients: dict[int, RoleDirectory],
+    memo: dict[object, object],
+) -> _Prepared:
+    # An invitation older than what the recipient has, or a CANCEL of one they do not
+    # hold, is not sent (the record of who was sent what: scheduler/outbox/invites.py).
+    refusal = send_time_refusal(session, row, as_of) or outbox.refusal(session, row)
+    if refusal is not None:
+        _cancel_at_send(session, row, as_of, refusal)
+        return DeliveryOutcome.CANCELLED
+    # Rows addressed to a person or an external address directly (case work) carry no
+    # role references: there is no role to check again.
+    if row.roles and not _recipient_still_holds_role(
+        session, row, as_of, recipients.get(row.municipality_id)
+    ):
+        return DeliveryOutcome.CANCELLED
+    try:
+        message = build_message(
+            session, delivery.renderer, row, as_of, delivery.reply_mailbox, memo=memo
+        )
+        return _Ready(message, row.attempts, plain=not (row.context or {}).get("meeting"))
+    except DBAPIError:
+        raise  # the database, not the message: _retry_on_disconnect runs it again
+    except Exception as exc:  # whatever breaks one message fails that row only
+        # A message that cannot be built will not build on a retry either. Any error
+        # (template, invite, attachment) fails this row with its reason; it never ends
+        # the task, which would leave the row queued and the rows after it waiting.
+        log.warning(
+            "message could not be built",
+            extra={"action": "deliver.build_failed", "notification": row.id},
+        )
+        return PermanentDeliveryError(_build_failure(exc))
 
 
 def _build_failure(exc: Exception) -> str:
@@ -156,8 +298,35 @@ def _record_sent(
     result: Any,
     started: float,
     again: bool = False,
+    *,
+    attempt: int | None = None,
+    records: _PlainRecords | None = None,
 ) -> None:
+    """Record the send. With `attempt` (a row without an invitation, its attempt number known
+    from the claim) nothing is read: one statement on PostgreSQL (`records`), an UPDATE and an
+    INSERT on SQLite. Otherwise the row is returned by its UPDATE for its invitation's record.
+    `again` (after a dropped connection) first looks whether the record was written."""
+    if attempt is not None and not again and records is not None and records.engine:
+        statement = outbox.record_plain_send(
+            notification_id, attempt, as_of, result.reply, _ms(started), HOSTNAME
+        )
+        records.record(statement)
+        return
     with delivery.sessions() as session, session.begin():
+        if attempt is not None and not again:
+            outbox.mark_sent_plain(session, notification_id, as_of, result.reply)
+            session.connection().execute(
+                insert(cast(Table, models.DeliveryAttempt.__table__)).values(
+                    notification_id=notification_id,
+                    number=attempt,
+                    at=as_of,
+                    duration_ms=_ms(started),
+                    outcome=DeliveryOutcome.SENT.value,
+                    reply=result.reply,
+                    worker=HOSTNAME,
+                )
+            )
+            return
         if again:
             row = session.get_one(models.Notification, notification_id)
             if _already_recorded(session, row):
@@ -229,11 +398,14 @@ def _cancel_at_send(
 
 
 def _recipient_still_holds_role(
-    session: Session, row: models.Notification, as_of: dt.datetime
+    session: Session,
+    row: models.Notification,
+    as_of: dt.datetime,
+    recipients: RoleDirectory | None = None,
 ) -> bool:
     """Check the role again at send time; if it changed hands, the new holder gets the message
     (planned by scheduler/handover.py) and this row's attempt is recorded as skipped."""
-    if hand_over(session, row, as_of):
+    if hand_over(session, row, as_of, recipients):
         return True
     _attempt(session, row, as_of, "skipped", error=row.cancel_reason)
     log.info("redirected", extra={"action": "deliver.redirect", "notification": row.id})
@@ -340,9 +512,16 @@ def _attempt(
             smtp_code=code,
             reply=reply,
             error=error,
-            worker=socket.gethostname(),
+            worker=HOSTNAME,
         )
     )
 
 
-__all__ = ["Delivery", "DeliveryOutcome", "PermanentDeliveryError", "RetryPolicy", "deliver_one"]
+__all__ = [
+    "Delivery",
+    "DeliveryOutcome",
+    "PermanentDeliveryError",
+    "RetryPolicy",
+    "deliver_batch",
+    "deliver_one",
+]

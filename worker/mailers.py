@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from worker import mimepolicy
 
 __all__ = [
     "FileMailer",
@@ -205,7 +206,7 @@ class FileMailer:
     def send(self, message: EmailMessage) -> SendResult:
         """Write the message; return "written <path>"."""
         target = self.path_for(message)
-        data = wire_bytes(message, email.policy.SMTP)
+        data = wire_bytes(message, mimepolicy.SMTP)
         try:
             _write_atomically(target, data)
         except OSError as exc:  # disk full, permissions: may pass once fixed
@@ -298,7 +299,7 @@ class MemoryMailer:
         """Record the message or raise the failure set for its recipient."""
         recipient = envelope_recipient(message)
         envelope_sender(message)  # malformed senders fail here as with SMTP
-        wire_bytes(message, email.policy.SMTP)  # fail as a real transport would
+        wire_bytes(message, mimepolicy.SMTP)  # fail as a real transport would
         with self._lock:
             error = self._take_failure(recipient)
             if error is None:

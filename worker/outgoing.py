@@ -32,9 +32,13 @@ def build_message(
     row: models.Notification,
     as_of: dt.datetime,
     reply_mailbox: str | None = None,
+    memo: dict[object, object] | None = None,
 ) -> EmailMessage:
     """The message for one outbox row, as of sending: rendered, addressed, with its invite
-    and attachments. Any error is the row's own (a template, an invite, an attachment)."""
+    and attachments. Any error is the row's own (a template, an invite, an attachment).
+
+    `memo` keeps what several rows of one worker's batch share (their attachments' names and
+    types, read in the batch's transaction), so it is read once per batch."""
     municipality = session.get_one(models.Municipality, row.municipality_id)
     # The non-responders summary lists who has not answered as of sending, not of planning.
     context = summary_context(session, row) if row.template == SUMMARY_TEMPLATE else row.context
@@ -57,7 +61,9 @@ def build_message(
         reply_to=Address(reply["name"], reply["email"]) if reply else None,
         invite=invite,
         invite_method=method or "REQUEST",
-        attachments=_attachments(session, municipality.id, context.get("attachment_files", [])),
+        attachments=_attachments(
+            session, municipality.id, context.get("attachment_files", []), memo
+        ),
     )
 
 
@@ -116,11 +122,26 @@ def _event_moment(text: str) -> dt.datetime:
     return moment
 
 
-def _attachments(session: Session, municipality_id: int, shas: list[str]) -> list[Attachment]:
+def _attachments(
+    session: Session,
+    municipality_id: int,
+    shas: list[str],
+    memo: dict[object, object] | None = None,
+) -> list[Attachment]:
     if not shas:
         return []
-    # The file's name and type each time; its bytes (a material row is never changed once
-    # written: a new file is a new row) from the database only once per process.
+    key = ("attachments", municipality_id, tuple(shas))
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[return-value]
+    found = _read_attachments(session, municipality_id, shas)
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+def _read_attachments(session: Session, municipality_id: int, shas: list[str]) -> list[Attachment]:
+    # The file's name and type once per batch; its bytes (a material row is never changed
+    # once written: a new file is a new row) from the database only once per process.
     rows = session.execute(
         select(
             models.Material.id,

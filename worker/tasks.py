@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,7 +16,7 @@ from scheduler.digest import plan_digests
 from scheduler.outbox import claim_due, open_count, serialize_ticks, sweep_expired
 from scheduler.planner import replan as replan_municipality
 from worker.app import app
-from worker.delivery import deliver_one
+from worker.delivery import deliver_batch, deliver_one
 from worker.imapbox import read_replies
 from worker.runtime import get_runtime
 
@@ -54,10 +55,11 @@ def _claim_and_publish(
             serialize_ticks(session)
         room = runtime.settings.tick_batch - (open_count(session) if backlog else 0)
         ids = claim_due(session, now, room, since) if room > 0 else []
-    # Published after the claim is committed; a publish that fails leaves the row queued,
-    # and the sweeper puts it back when its lease runs out.
-    for notification_id in ids:
-        deliver.apply_async((notification_id, now.isoformat()))
+    # Published after the claim is committed, a batch of rows per task; a publish that fails
+    # leaves its rows queued, and the sweeper puts them back when their lease runs out.
+    size = runtime.settings.deliver_batch
+    for start in range(0, len(ids), size):
+        deliver_many.apply_async((ids[start : start + size], now.isoformat()))
     if ids:
         log.info("tick", extra={"action": "tick", "claimed": len(ids)})
     return ids, room > 0 and len(ids) == room
@@ -96,8 +98,16 @@ def beat_heartbeat(at: dt.datetime) -> None:
             )
 
 
+@app.task(name="samverkan.deliver_batch")
+def deliver_many(notification_ids: list[int], as_of: str) -> dict[str, int]:
+    """Deliver a batch of claimed rows; how many ended which way (sent, retry, ...)."""
+    outcomes = deliver_batch(get_runtime().delivery, notification_ids, _moment(as_of))
+    return dict(Counter(outcome.value for outcome in outcomes.values()))
+
+
 @app.task(name="samverkan.deliver")
 def deliver(notification_id: int, as_of: str) -> str:
+    """One row: what a tick before batches published (a broker may still hold such tasks)."""
     return deliver_one(get_runtime().delivery, notification_id, _moment(as_of)).value
 
 

@@ -36,10 +36,13 @@ from scheduler.outbox.rows import (
 )
 from scheduler.outbox.sending import (
     claim_for_sending,
+    claim_many_for_sending,
     mark_failed,
     mark_retry,
     mark_sent,
     mark_sent_by_id,
+    mark_sent_plain,
+    record_plain_send,
     resend,
 )
 
@@ -51,6 +54,7 @@ __all__ = [
     "cancel",
     "claim_due",
     "claim_for_sending",
+    "claim_many_for_sending",
     "in_retry",
     "insert",
     "invite_method",
@@ -58,9 +62,11 @@ __all__ = [
     "mark_retry",
     "mark_sent",
     "mark_sent_by_id",
+    "mark_sent_plain",
     "next_due",
     "not_in_retry",
     "open_count",
+    "record_plain_send",
     "records",
     "refusal",
     "resend",

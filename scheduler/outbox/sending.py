@@ -7,8 +7,10 @@ finds nothing to claim. The outcomes are set on the row the worker holds in its 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Executable, Table, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 import models
@@ -19,13 +21,26 @@ from scheduler.outbox.invites import record_sent
 def claim_for_sending(
     session: Session, notification_id: int, as_of: dt.datetime
 ) -> models.Notification | None:
-    """`queued → sending`, counting the attempt; the row when this worker got it, else None.
+    """`queued → sending`, counting the attempt; the row when this worker got it, else None."""
+    rows = claim_many_for_sending(session, [notification_id], as_of)
+    return rows[0] if rows else None
 
-    One statement: the conditional update returns the row it changed (no second SELECT)."""
-    return session.scalars(
+
+def claim_many_for_sending(
+    session: Session, notification_ids: Sequence[int], as_of: dt.datetime
+) -> list[models.Notification]:
+    """`queued → sending` for each of `notification_ids` that is still queued, counting the
+    attempt: the rows this worker got, in the order asked. A row already taken (a redelivered
+    task, a second worker), done or cancelled is left out.
+
+    One statement for the whole batch: the conditional update returns the rows it changed."""
+    if not notification_ids:
+        return []
+    claimed = session.scalars(
         update(models.Notification)
         .where(
-            models.Notification.id == notification_id, models.Notification.status == Status.QUEUED
+            models.Notification.id.in_(notification_ids),
+            models.Notification.status == Status.QUEUED,
         )
         .values(
             status=Status.SENDING,
@@ -37,7 +52,9 @@ def claim_for_sending(
         )
         .returning(models.Notification),
         execution_options={"synchronize_session": False},
-    ).one_or_none()
+    ).all()
+    by_id = {row.id: row for row in claimed}
+    return [by_id[i] for i in dict.fromkeys(notification_ids) if i in by_id]
 
 
 def mark_sent_by_id(
@@ -62,6 +79,66 @@ def mark_sent_by_id(
     ).one()
     record_sent(row, as_of)  # who was sent which invitation (a row without one: nothing)
     return row
+
+
+def mark_sent_plain(
+    session: Session, notification_id: int, as_of: dt.datetime, reply: str | None
+) -> None:
+    """What `mark_sent_by_id` does for a row that carried no invitation (so there is nothing
+    to record of it): one UPDATE, nothing returned, on the table (no ORM bookkeeping)."""
+    table = cast(Table, models.Notification.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == notification_id)
+        .values(
+            status=Status.SENT.value,
+            last_error=None,
+            smtp_reply=reply,
+            claimed_at=None,
+            updated_at=as_of,
+            sent_at=as_of,
+        )
+    )
+
+
+def record_plain_send(
+    notification_id: int,
+    attempt: int,
+    as_of: dt.datetime,
+    reply: str | None,
+    duration_ms: int,
+    worker: str,
+) -> Executable:
+    """`mark_sent_plain` and the attempt's log line as one statement (PostgreSQL: the UPDATE
+    in a WITH, the INSERT reading what it returned). Run in autocommit it is one round trip
+    and one commit: the record after a send, with nothing else in the window."""
+    n = cast(Table, models.Notification.__table__)
+    a = cast(Table, models.DeliveryAttempt.__table__)
+    sent = (
+        update(n)
+        .where(n.c.id == notification_id)
+        .values(
+            status=Status.SENT.value,
+            last_error=None,
+            smtp_reply=reply,
+            claimed_at=None,
+            updated_at=as_of,
+            sent_at=as_of,
+        )
+        .returning(n.c.id)
+        .cte("sent")
+    )
+    line = select(
+        sent.c.id,
+        literal(attempt, a.c.number.type),
+        literal(as_of, a.c.at.type),
+        literal(duration_ms, a.c.duration_ms.type),
+        literal("sent", a.c.outcome.type),
+        literal(reply, a.c.reply.type),
+        literal(worker, a.c.worker.type),
+    )
+    columns = ["notification_id", "number", "at", "duration_ms", "outcome", "reply", "worker"]
+    return insert(a).from_select(columns, line)
 
 
 def mark_sent(row: models.Notification, as_of: dt.datetime, reply: str | None) -> None:

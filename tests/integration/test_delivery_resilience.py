@@ -58,9 +58,9 @@ def test_a_connection_dropped_while_recording_the_send_is_retried_not_resent(
     original = delivery_module._record_sent
     calls: list[bool] = []
 
-    def flaky(*args: object) -> None:
+    def flaky(*args: object, **kwargs: object) -> None:
         calls.append(bool(args[-1]))  # `again`, passed by _retry_on_disconnect
-        original(*args)  # type: ignore[arg-type]
+        original(*args, **kwargs)  # type: ignore[arg-type]
         if len(calls) == 1:
             raise dropped()  # committed, but the reply was lost with the connection
 

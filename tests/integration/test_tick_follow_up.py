@@ -25,13 +25,14 @@ from models.db import transaction
 from scheduler.outbox import serialize_ticks
 from tests.profiles import MINIMAL, load
 from worker.app import configure
-from worker.delivery import deliver_one
+from worker.delivery import deliver_batch
 from worker.runtime import get_runtime
-from worker.tasks import tick
+from worker.tasks import tick, tick_once
 
 LOADED_AT = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 END_OF_2027 = dt.datetime(2027, 12, 31, tzinfo=dt.UTC)
 BATCH = 2
+DELIVER = "samverkan.deliver_batch"
 
 
 @pytest.fixture
@@ -89,16 +90,18 @@ def test_a_tick_that_fills_its_batch_is_followed_until_nothing_more_is_due(var_d
     follow_ups = 0
     while True:
         tasks = published(var_dir)
-        deliveries = [t for t in tasks if t[0] == "samverkan.deliver"]
+        deliveries = [t for t in tasks if t[0] == DELIVER]
         # The follow-up, if any, comes last: behind every delivery of its batch.
-        assert [t[0] for t in tasks[: len(deliveries)]] == ["samverkan.deliver"] * len(deliveries)
+        assert [t[0] for t in tasks[: len(deliveries)]] == [DELIVER] * len(deliveries)
+        handed_out = 0
         for _, task in deliveries:
-            notification_id, as_of = task["args"]
-            deliver_one(runtime.delivery, notification_id, dt.datetime.fromisoformat(as_of))
-        delivered += len(deliveries)
+            ids, as_of = task["args"]
+            deliver_batch(runtime.delivery, ids, dt.datetime.fromisoformat(as_of))
+            handed_out += len(ids)
+        delivered += handed_out
         rest = tasks[len(deliveries) :]
         if not rest:
-            assert len(deliveries) < BATCH  # the last tick found less than a batch
+            assert handed_out < BATCH  # the last tick found less than a batch
             break
         assert rest == [("samverkan.tick", {"now": now, "follow_up": True})]
         follow_ups += 1
@@ -112,7 +115,8 @@ def test_a_tick_with_no_room_publishes_nothing_and_no_follow_up(var_dir: Path) -
     now = END_OF_2027.isoformat()
     assert tick(now) == BATCH
     first = published(var_dir)
-    assert [name for name, _ in first] == ["samverkan.deliver"] * BATCH + ["samverkan.tick"]
+    assert [name for name, _ in first] == [DELIVER, "samverkan.tick"]
+    assert len(first[0][1]["args"][0]) == BATCH
     # The batch is still in flight (nothing delivered): the next tick has no room.
     assert tick(now, follow_up=True) == 0
     assert published(var_dir) == []
@@ -142,3 +146,31 @@ def test_backlog_ticks_wait_for_each_other(session_factory: Any) -> None:
         events.append("first committed")
     thread.join(timeout=30)
     assert events == ["first committed", "second counted"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_a_tick_hands_out_each_claimed_row_once_in_tasks_of_the_delivery_batch(
+    tmp_path: Path, monkeypatch: Any, size: int
+) -> None:
+    """Every claimed id in exactly one task, in the order claimed, no task over the size."""
+    monkeypatch.setattr(worker.runtime, "_settings", None)
+    monkeypatch.setattr(worker.runtime, "_runtime", None)
+    settings = {
+        "SAMVERKAN_VAR_DIR": str(tmp_path),
+        "SAMVERKAN_TICK_BATCH": "10",
+        "SAMVERKAN_DELIVER_BATCH": str(size),
+    }
+    configure(load_settings(settings))
+    runtime = get_runtime()
+    try:
+        models.Base.metadata.create_all(runtime.engine)
+        load(runtime.sessions, MINIMAL, LOADED_AT)
+        claimed = tick_once(END_OF_2027)
+        assert len(claimed) == min(10, due_rows() + len(claimed))
+        tasks = published(tmp_path)
+        batches = [task["args"][0] for name, task in tasks if name == DELIVER]
+        assert all(0 < len(batch) <= size for batch in batches)
+        assert [i for batch in batches for i in batch] == claimed
+        assert len(batches) == -(-len(claimed) // size)
+    finally:
+        runtime.close()
