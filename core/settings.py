@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     tick_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     # Rows one delivery task claims, builds and sends (one after another, each recorded before
     # the next is sent); chosen by bench/mailout.py (docs/performance.md).
-    deliver_batch: Annotated[int, Field(ge=1, le=1000)] = 20
+    deliver_batch: Annotated[int, Field(ge=1, le=1000)] = 100
     # Seconds between two beat ticks (one heartbeat: what is due is asked of the database).
     tick_seconds: Annotated[float, Field(gt=0, le=DAY_SECONDS, allow_inf_nan=False)] = 60.0
     # Seconds between two sweeps (rows claimed longer ago than the lease are put back).
