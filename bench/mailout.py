@@ -232,7 +232,13 @@ class Service:
     """samverkan worker(s) and beat with the production defaults, on a database of its own."""
 
     def __init__(
-        self, directory: Path, broker_url: str, port: int, workers: int, tick_batch: int = 0
+        self,
+        directory: Path,
+        broker_url: str,
+        port: int,
+        workers: int,
+        tick_batch: int = 0,
+        code: Path | None = None,
     ) -> None:
         from models.db import make_engine, make_sessionmaker
 
@@ -248,6 +254,8 @@ class Service:
             SAMVERKAN_LOG_LEVEL="WARNING",
             **({"SAMVERKAN_TICK_BATCH": str(tick_batch)} if tick_batch else {}),
         )
+        if code is not None:  # another checkout's code (--baseline): found before this one's
+            self.env["PYTHONPATH"] = str(code)
         self.workers_wanted = workers
         self.processes: list[subprocess.Popen[bytes]] = []
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -417,6 +425,12 @@ def main(argv: list[str] | None = None) -> str:
         help="SAMVERKAN_TICK_BATCH for the service (default: the production 2,000); a smaller "
         "batch shows at a small size how the tick paces a mailout larger than one batch",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier commit: its service runs too, in the same run, after "
+        "this one's (before and after side by side)",
+    )
     args = parser.parse_args(argv)
     n, reps = args.messages, args.reps
     keep = bool(os.environ.get("BENCH_KEEP"))
@@ -454,6 +468,19 @@ def main(argv: list[str] | None = None) -> str:
                         profiles = _profile(service, directory, n)
                 finally:
                     service.down()
+            if args.baseline is not None and not args.skip_service:
+                label = _commit_of(args.baseline)
+                baseline = Service(
+                    directory, redis_server.url(2), port, args.workers, args.tick_batch,
+                    code=args.baseline,
+                )  # fmt: skip
+                try:
+                    before = _service_rows(baseline, directory, n, reps, args.workers, [])
+                finally:
+                    baseline.down()
+                for row in before:
+                    row.name = f"samverkan at {label} (production tick)"
+                rows += before
     finally:
         redis_server.stop()
     out = _report(rows, n, reps, size_kb, small_kb, rss, args.workers)
@@ -464,6 +491,14 @@ def main(argv: list[str] | None = None) -> str:
 
         shutil.rmtree(directory, ignore_errors=True)
     return out
+
+
+def _commit_of(checkout: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or checkout.name
 
 
 def _service_rows(

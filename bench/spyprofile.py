@@ -34,7 +34,11 @@ LIBRARY = (
     ("execute", "sqlalchemy/orm/session", "SQLAlchemy Session.execute (all)"),
     ("commit", "sqlalchemy/orm/session", "SQLAlchemy Session.commit"),
     ("trace_task", "celery/app/trace", "Celery trace_task (the task and its bookkeeping)"),
+    ("execute", "sqlalchemy/engine/base", "SQLAlchemy Connection.execute (every statement)"),
+    ("wait", "psycopg/connection", "psycopg waiting for PostgreSQL (round trips, commits)"),
 )
+# The delivery task: one row a task before batches, a batch since (worker/tasks.py).
+TASKS = (("deliver", "worker/tasks.py"), ("deliver_many", "worker/tasks.py"))
 
 
 def py_spy() -> str:
@@ -115,7 +119,7 @@ def report(path: Path, pids: list[int], messages: int, title: str, seconds: floa
     if not total:
         return f"\n(no samples of the pool processes {pids} for {title})\n"
     per = 1000.0 / RATE / messages  # ms per message for one sample
-    task = sum(c for f, c in inclusive.items() if _label(f) == ("deliver", "worker/tasks.py"))
+    task = sum(c for f, c in inclusive.items() if _label(f) in TASKS)
     rows = []
     for frame, count in inclusive.most_common():
         name, file = _label(frame)

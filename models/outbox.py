@@ -29,6 +29,8 @@ class Notification(Base):
     __table_args__ = (
         # The tick's query: what is pending and due. Its cost grows with what is due.
         Index("ix_notification_status_due_at", "status", "due_at"),
+        # The re-plan's rows: one municipality's pending rows from now (scheduler/planner.py).
+        Index("ix_notification_municipality_status_due_at", "municipality_id", "status", "due_at"),
         Index("ix_notification_routine_occurrence", "routine_key", "occurrence"),
     )
 
