@@ -57,12 +57,23 @@ def _claim_and_publish(
         ids = claim_due(session, now, room, since) if room > 0 else []
     # Published after the claim is committed, a batch of rows per task; a publish that fails
     # leaves its rows queued, and the sweeper puts them back when their lease runs out.
-    size = runtime.settings.deliver_batch
+    size = batch_size(len(ids), runtime.settings.deliver_batch)
     for start in range(0, len(ids), size):
         deliver_many.apply_async((ids[start : start + size], now.isoformat()))
     if ids:
         log.info("tick", extra={"action": "tick", "claimed": len(ids)})
     return ids, room > 0 and len(ids) == room
+
+
+# A tick's rows go out in at least this many tasks when there are enough of them, so a small
+# tick (a few hundred rows) is shared by the pool instead of a few full batches in a row.
+SPREAD = 8
+
+
+def batch_size(claimed: int, largest: int) -> int:
+    """Rows per delivery task for a tick that claimed `claimed`: at most `largest`
+    (SAMVERKAN_DELIVER_BATCH), and small enough for at least SPREAD tasks."""
+    return max(1, min(largest, -(-claimed // SPREAD)))
 
 
 @app.task(name="samverkan.tick")

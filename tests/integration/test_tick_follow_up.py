@@ -27,7 +27,7 @@ from tests.profiles import MINIMAL, load
 from worker.app import configure
 from worker.delivery import deliver_batch
 from worker.runtime import get_runtime
-from worker.tasks import tick, tick_once
+from worker.tasks import SPREAD, batch_size, tick, tick_once
 
 LOADED_AT = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 END_OF_2027 = dt.datetime(2027, 12, 31, tzinfo=dt.UTC)
@@ -115,8 +115,9 @@ def test_a_tick_with_no_room_publishes_nothing_and_no_follow_up(var_dir: Path) -
     now = END_OF_2027.isoformat()
     assert tick(now) == BATCH
     first = published(var_dir)
-    assert [name for name, _ in first] == [DELIVER, "samverkan.tick"]
-    assert len(first[0][1]["args"][0]) == BATCH
+    assert [name for name, _ in first][-1] == "samverkan.tick"
+    assert {name for name, _ in first[:-1]} == {DELIVER}
+    assert sum(len(task["args"][0]) for _, task in first[:-1]) == BATCH
     # The batch is still in flight (nothing delivered): the next tick has no room.
     assert tick(now, follow_up=True) == 0
     assert published(var_dir) == []
@@ -148,7 +149,7 @@ def test_backlog_ticks_wait_for_each_other(session_factory: Any) -> None:
     assert events == ["first committed", "second counted"]
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 7])
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
 def test_a_tick_hands_out_each_claimed_row_once_in_tasks_of_the_delivery_batch(
     tmp_path: Path, monkeypatch: Any, size: int
 ) -> None:
@@ -171,6 +172,22 @@ def test_a_tick_hands_out_each_claimed_row_once_in_tasks_of_the_delivery_batch(
         batches = [task["args"][0] for name, task in tasks if name == DELIVER]
         assert all(0 < len(batch) <= size for batch in batches)
         assert [i for batch in batches for i in batch] == claimed
-        assert len(batches) == -(-len(claimed) // size)
+        expected = batch_size(len(claimed), size)
+        assert [len(batch) for batch in batches[:-1]] == [expected] * (len(batches) - 1)
+        assert len(batches) >= min(SPREAD, len(claimed)) or len(batches) * size >= len(claimed)
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize("claimed", [0, 1, 7, 8, 9, 63, 500, 799, 800, 801, 2000, 10_000])
+@pytest.mark.parametrize("largest", [1, 20, 100])
+def test_the_batch_size_spreads_a_small_tick_and_never_exceeds_the_setting(
+    claimed: int, largest: int
+) -> None:
+    size = batch_size(claimed, largest)
+    tasks = -(-claimed // size)
+    assert 1 <= size <= largest
+    # Spread: one row fewer per task would need more than SPREAD tasks (or the size is 1) ...
+    assert size == 1 or -(-claimed // (size - 1)) > SPREAD
+    # ... and no smaller than it needs to be, unless the tasks are full batches already.
+    assert tasks <= SPREAD or size == largest
