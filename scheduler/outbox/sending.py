@@ -57,6 +57,18 @@ def claim_many_for_sending(
     return [by_id[i] for i in dict.fromkeys(notification_ids) if i in by_id]
 
 
+def _sent(as_of: dt.datetime, reply: str | None) -> dict[str, object]:
+    """A row's columns once its message was sent (the server's reply kept, the lease ended)."""
+    return {
+        "status": Status.SENT.value,
+        "last_error": None,
+        "smtp_reply": reply,
+        "claimed_at": None,
+        "updated_at": as_of,
+        "sent_at": as_of,
+    }
+
+
 def mark_sent_by_id(
     session: Session, notification_id: int, as_of: dt.datetime, reply: str | None
 ) -> models.Notification:
@@ -66,14 +78,7 @@ def mark_sent_by_id(
     row = session.scalars(
         update(models.Notification)
         .where(models.Notification.id == notification_id)
-        .values(
-            status=Status.SENT,
-            last_error=None,
-            smtp_reply=reply,
-            claimed_at=None,
-            updated_at=as_of,
-            sent_at=as_of,
-        )
+        .values(_sent(as_of, reply))
         .returning(models.Notification),
         execution_options={"synchronize_session": False},
     ).one()
@@ -88,16 +93,7 @@ def mark_sent_plain(
     to record of it): one UPDATE, nothing returned, on the table (no ORM bookkeeping)."""
     table = cast(Table, models.Notification.__table__)
     session.connection().execute(
-        update(table)
-        .where(table.c.id == notification_id)
-        .values(
-            status=Status.SENT.value,
-            last_error=None,
-            smtp_reply=reply,
-            claimed_at=None,
-            updated_at=as_of,
-            sent_at=as_of,
-        )
+        update(table).where(table.c.id == notification_id).values(_sent(as_of, reply))
     )
 
 
@@ -117,14 +113,7 @@ def record_plain_send(
     sent = (
         update(n)
         .where(n.c.id == notification_id)
-        .values(
-            status=Status.SENT.value,
-            last_error=None,
-            smtp_reply=reply,
-            claimed_at=None,
-            updated_at=as_of,
-            sent_at=as_of,
-        )
+        .values(_sent(as_of, reply))
         .returning(n.c.id)
         .cte("sent")
     )
