@@ -15,6 +15,13 @@ FIRST_YEAR = 2000
 LAST_YEAR = 2200
 FIRST_DAY = dt.date(FIRST_YEAR, 1, 1)
 LAST_DAY = dt.date(LAST_YEAR, 12, 31)
+# Swedish month and weekday names (lower case, as written inside a sentence): the messages,
+# the year wheel and the meetings page all write dates in Swedish.
+MONTHS = (
+    "januari", "februari", "mars", "april", "maj", "juni",
+    "juli", "augusti", "september", "oktober", "november", "december",
+)  # fmt: skip
+WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
 DAY_RULE = f"a date YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}"
 MOMENT_RULE = (
     f"a moment YYYY-MM-DDTHH:MM (local time unless an offset is given) from {FIRST_DAY} "

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
+from core.dates import MONTHS
 from scheduler.calendar import STOCKHOLM, local_date
 from scheduler.directory import load_directory
 from scheduler.identity import event_uid, sender_domain
@@ -53,20 +54,6 @@ NO_ANSWER = "inget svar"
 EXTERNAL_LABELS = {"Vårdnadshavare": "vårdnadshavare", "Elev": "elev"}
 STATE_TEXT = {"booked": "Bokat", "held": "Hållet", "cancelled": "Inställt"}
 CASE_SERIES = "case"
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 
 
 # --- the list ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from core.dates import MONTHS
 from scheduler.calendar import local_date
 from service import delivery_log as log_views
 from service import todo_view
@@ -56,7 +57,7 @@ def _wheel_context(request: Request, session: Db, who: Viewer, year: int) -> dic
         "drawing": drawing,
         "legend_entries": LEGEND,
         "kinds": queries.KIND_TEXT,
-        "months": wheel.MONTHS,
+        "months": MONTHS,
     }
 
 

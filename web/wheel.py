@@ -14,6 +14,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from core.dates import MONTHS
+
 SIZE = 640
 CENTRE = SIZE / 2
 MONTH_OUTER = 300.0
@@ -21,10 +23,6 @@ MONTH_INNER = 255.0
 RINGS = {"meeting": 228.0, "deadline": 196.0, "mailout": 164.0, "reminder": 132.0}
 HAND_START = 48.0
 STACK = 11.0  # marks on the same day and ring move this far inwards, one after another
-MONTHS = (
-    "januari", "februari", "mars", "april", "maj", "juni",
-    "juli", "augusti", "september", "oktober", "november", "december",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -24,23 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
+from core.dates import MONTHS, WEEKDAYS
 from core.errors import TemplateError as TemplateError  # re-exported
-
-WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
-MONTHS = [
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-]
 
 
 def datum(value: str | dt.date | dt.datetime) -> str:
