@@ -77,8 +77,8 @@ def build_invite(
     repeated hour when clocks go back: then both are written in UTC. With any other tzinfo
     (a fixed offset, UTC) they are written in UTC. Text may hold commas, semicolons,
     backslashes and newlines (CR LF and lone CR become LF); they are escaped per RFC 5545.
-    In names (CN), which not every reader decodes RFC 6868 in, ``"`` becomes ``”`` and ``^``
-    becomes ``ˆ``.
+    In names (CN), which not every reader decodes RFC 6868 in, ``"`` becomes ``”``, ``^``
+    becomes ``ˆ`` and a backslash becomes ``⧵``.
 
     Raises InviteError (a ValueError), saying which value is wrong, for naive times, local
     times that do not exist (NonexistentLocalTimeError),
@@ -243,8 +243,10 @@ class _Text(vText):
 
 
 # Not every reader decodes RFC 6868 in parameter values (vobject shows "^'" for a quote), and
-# a parameter value cannot hold a plain '"' at all: so names are written without either.
-_CN_REPLACEMENTS = str.maketrans({'"': "\u201d", "^": "\u02c6"})
+# a parameter value cannot hold a plain '"' at all: so names are written without either. A
+# backslash is written as is, and a reader then takes "\:" at the end of "CN=\" for an escaped
+# colon (the name read as ":mailto"): names are written without it too.
+_CN_REPLACEMENTS = str.maketrans({'"': "\u201d", "^": "\u02c6", "\\": "\u29f5"})
 
 
 def _cn(name: str) -> str:

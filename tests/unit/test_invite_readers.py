@@ -48,7 +48,7 @@ def icaljs_readings(invites: list[bytes]) -> list[Reading]:
 
 def expected(case: Case) -> Reading:
     """What every reader must see: zoneinfo's instants, the texts as given, CN without quotes."""
-    cn = case.name.replace('"', "\u201d").replace("^", "\u02c6")
+    cn = case.name.replace('"', "\u201d").replace("^", "\u02c6").replace("\\", "\u29f5")
     return Reading(
         method="REQUEST",
         uid=f"{case.label}@corpus.example.se",
@@ -260,7 +260,7 @@ def test_any_text_reads_back_the_same_in_every_reader(
     for data in invites:
         assert all(len(line) <= 75 for line in data.split(b"\r\n"))
     cn = [
-        name.replace('"', "\u201d").replace("^", "\u02c6") or None
+        name.replace('"', "\u201d").replace("^", "\u02c6").replace("\\", "\u29f5") or None
         for _summary, _description, _location, name in texts
     ]
     for readings in (

@@ -51,7 +51,7 @@ def shared(policy: email.policy.EmailPolicy, name: str, value: str) -> bytes | s
         return type(exc).__name__
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(name=st.sampled_from(NAMES), value=TEXT, utf8=st.booleans())
 def test_a_shared_header_is_written_as_the_email_package_writes_it(
     name: str, value: str, utf8: bool
@@ -79,7 +79,7 @@ LINES = st.lists(
 ).map(b"".join)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(data=LINES | st.binary(max_size=200))
 def test_dot_stuffing_is_what_smtplib_sends(data: bytes) -> None:
     quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
