@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,3 +54,39 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed together, or not at all."""
     with factory() as session, session.begin():
         yield session
+
+
+class HeldConnection:
+    """PostgreSQL: one connection in autocommit, held across statements, so each statement is
+    one round trip and its own commit (no checkout, pre-ping, BEGIN or COMMIT). Connected on
+    first use; a statement that fails drops the connection (a dropped backend, a restart) and
+    the next one connects again. Not for SQLite, whose transactions begin with BEGIN IMMEDIATE
+    (`usable` is False there, and callers take their usual session instead)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.usable = engine.dialect.name == "postgresql"
+        self.connection: Connection | None = None
+
+    def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> list[Row[Any]]:
+        """Run `statement` (committed when it returns); the rows it returned, if any."""
+        if not self.usable:
+            raise RuntimeError("a held connection is for PostgreSQL")
+        if self.connection is None:
+            self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            result = self.connection.execute(statement, parameters)
+            rows = list(result.all()) if result.returns_rows else []
+            self.connection.commit()  # the statement committed itself; this ends the marker
+        except BaseException:
+            self.close()
+            raise
+        return rows
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with suppress(Exception):
+                connection.close()

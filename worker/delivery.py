@@ -7,7 +7,6 @@ redelivered task or a second worker finds nothing to do instead of sending a sec
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -20,7 +19,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Executable, Table, func, insert, select
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +31,7 @@ from core.errors import (
     TransientDeliveryError,
 )
 from models import Status
+from models.db import HeldConnection
 from scheduler import outbox
 from scheduler.cases.guard import send_time_refusal
 from scheduler.directory import RoleDirectory, load_directory
@@ -100,54 +100,29 @@ def deliver_batch(
     ids = list(dict.fromkeys(notification_ids))
     prepared = _retry_on_disconnect(lambda _again: _prepare(delivery, ids, as_of))
     outcomes: dict[int, DeliveryOutcome] = {}
-    with _PlainRecords.of(delivery) as records:
+    records = _held(delivery)
+    try:
         for notification_id in ids:
             item = prepared.get(notification_id, DeliveryOutcome.SKIPPED)
             if isinstance(item, DeliveryOutcome):
                 outcomes[notification_id] = item
             else:
                 outcomes[notification_id] = _send(delivery, notification_id, as_of, item, records)
+    finally:
+        if records is not None:
+            records.close()
     return outcomes
 
 
-class _PlainRecords:
-    """PostgreSQL: one connection, in autocommit, held for a batch's records of sends that
-    carried no invitation, each one statement (`outbox.record_plain_send`): one round trip
-    and one commit after each send, instead of a checkout, BEGIN, UPDATE, INSERT and COMMIT.
-    On SQLite (a file on the same machine) the record stays one short transaction."""
-
-    def __init__(self, engine: Engine | None) -> None:
-        self.engine = engine
-        self.connection: Connection | None = None
-
-    @classmethod
-    def of(cls, delivery: Delivery) -> _PlainRecords:
-        engine = delivery.sessions.kw.get("bind")
-        usable = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
-        return cls(engine if usable else None)
-
-    def __enter__(self) -> _PlainRecords:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def record(self, statement: Executable) -> None:
-        if self.connection is None:
-            assert self.engine is not None
-            self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            self.connection.execute(statement)
-            self.connection.commit()  # the statement committed itself; this ends the marker
-        except BaseException:
-            self.close()  # a dropped connection: the retry records through a session
-            raise
-
-    def close(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
+def _held(delivery: Delivery) -> HeldConnection | None:
+    """PostgreSQL: the connection a batch holds for its records of sends that carried no
+    invitation, each one statement (`outbox.record_plain_send`): one round trip and one commit
+    after each send, instead of a checkout, BEGIN, UPDATE, INSERT and COMMIT. On SQLite (a
+    file on the same machine) the record stays one short transaction."""
+    engine = delivery.sessions.kw.get("bind")
+    if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
+        return HeldConnection(engine)
+    return None
 
 
 def _send(
@@ -155,7 +130,7 @@ def _send(
     notification_id: int,
     as_of: dt.datetime,
     prepared: _Ready | PermanentDeliveryError,
-    records: _PlainRecords | None = None,
+    records: HeldConnection | None = None,
 ) -> DeliveryOutcome:
     started = time.monotonic()
     if isinstance(prepared, PermanentDeliveryError):  # the message could not be built
@@ -300,17 +275,17 @@ def _record_sent(
     again: bool = False,
     *,
     attempt: int | None = None,
-    records: _PlainRecords | None = None,
+    records: HeldConnection | None = None,
 ) -> None:
     """Record the send. With `attempt` (a row without an invitation, its attempt number known
     from the claim) nothing is read: one statement on PostgreSQL (`records`), an UPDATE and an
     INSERT on SQLite. Otherwise the row is returned by its UPDATE for its invitation's record.
     `again` (after a dropped connection) first looks whether the record was written."""
-    if attempt is not None and not again and records is not None and records.engine:
+    if attempt is not None and not again and records is not None:
         statement = outbox.record_plain_send(
             notification_id, attempt, as_of, result.reply, _ms(started), HOSTNAME
         )
-        records.record(statement)
+        records.execute(statement)
         return
     with delivery.sessions() as session, session.begin():
         if attempt is not None and not again:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.settings import Settings, load_settings
-from models.db import make_engine, make_sessionmaker
+from models.db import HeldConnection, make_engine, make_sessionmaker
 from worker.delivery import Delivery, RetryPolicy
 from worker.mailers import FileMailer, Mailer
 from worker.oauth import provider_from_settings
@@ -32,6 +32,8 @@ class Runtime:
     renderer: Renderer
     clock: Clock
     pid: int
+    # PostgreSQL: the connection the tick asks on whether anything is due (worker/tasks.py).
+    held: HeldConnection
 
     @property
     def delivery(self) -> Delivery:
@@ -49,6 +51,7 @@ class Runtime:
 
     def close(self) -> None:
         self.mailer.close()
+        self.held.close()
         self.engine.dispose()
 
 
@@ -70,6 +73,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         renderer=Renderer(settings.templates_dir),
         clock=clock or SystemClock(),
         pid=os.getpid(),
+        held=HeldConnection(engine),
     )
 
 

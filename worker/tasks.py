@@ -9,16 +9,17 @@ from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 import models
 from models.db import transaction
 from scheduler.digest import plan_digests
-from scheduler.outbox import claim_due, open_count, serialize_ticks, sweep_expired
+from scheduler.outbox import anything_due, claim_due, open_count, serialize_ticks, sweep_expired
 from scheduler.planner import replan as replan_municipality
 from worker.app import app
 from worker.delivery import deliver_batch, deliver_one
 from worker.imapbox import read_replies
-from worker.runtime import get_runtime
+from worker.runtime import Runtime, get_runtime
 
 log = logging.getLogger("samverkan.tasks")
 
@@ -30,23 +31,35 @@ def _moment(value: str | None) -> dt.datetime:
 
 
 def tick_once(
-    now: dt.datetime, since: dt.datetime | None = None, backlog: bool = False
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    backlog: bool = False,
+    runtime: Runtime | None = None,
 ) -> list[int]:
     """Claim what is due at `now` and hand each row to a worker. Returns the claimed ids.
 
     With `backlog` (the beat's tick), rows already claimed and not yet finished count against
     `tick_batch`: the broker then never holds much more than one batch, so no row waits in it
     longer than the lease and is swept back while its task is still queued
-    (docs/reliability.md).
+    (docs/reliability.md). `runtime`: this process's unless given (bench/tickscale.py).
     """
-    return _claim_and_publish(now, since, backlog)[0]
+    return _claim_and_publish(runtime or get_runtime(), now, since, backlog)[0]
 
 
 def _claim_and_publish(
-    now: dt.datetime, since: dt.datetime | None, backlog: bool
+    runtime: Runtime, now: dt.datetime, since: dt.datetime | None, backlog: bool
 ) -> tuple[list[int], bool]:
     """The claimed ids, and whether they filled the room the batch left (so more may be due)."""
-    runtime = get_runtime()
+    if nothing_due(runtime, now, since):
+        return [], False
+    return claim_and_publish(runtime, now, since, backlog)
+
+
+def claim_and_publish(
+    runtime: Runtime, now: dt.datetime, since: dt.datetime | None, backlog: bool
+) -> tuple[list[int], bool]:
+    """The tick's transaction: what a tick runs when rows are due or the question could not
+    be asked (and what every tick ran before `nothing_due`, so bench/tickscale.py times both)."""
     with transaction(runtime.sessions) as session:
         if backlog:
             # One backlog tick at a time (PostgreSQL; SQLite's BEGIN IMMEDIATE already does
@@ -63,6 +76,22 @@ def _claim_and_publish(
     if ids:
         log.info("tick", extra={"action": "tick", "claimed": len(ids)})
     return ids, room > 0 and len(ids) == room
+
+
+def nothing_due(runtime: Runtime, now: dt.datetime, since: dt.datetime | None = None) -> bool:
+    """Whether the tick can stop before its transaction: on PostgreSQL one question
+    (`outbox.anything_due`) on the process's held connection, one round trip on the index, so
+    an idle tick costs about what RedBeat's does (docs/performance.md). False means "claim":
+    something is due, or the answer is unknown (SQLite, whose transactions take the write
+    lock, or a dropped connection, which the claim's session then meets with its pre-ping)."""
+    if not runtime.held.usable:
+        return False
+    try:
+        rows = runtime.held.execute(*anything_due(now, since))
+    except DBAPIError:
+        log.warning("tick probe failed", extra={"action": "tick_probe_failed"})
+        return False
+    return not rows
 
 
 # A tick's rows go out in at least this many tasks when there are enough of them, so a small
@@ -88,7 +117,7 @@ def tick(now: str | None = None, follow_up: bool = False) -> int:
     Beat's schedule keeps its one tick; only beat's tick writes the heartbeat, so /metrics
     still shows when beat itself stopped.
     """
-    ids, full = _claim_and_publish(_moment(now), None, backlog=True)
+    ids, full = _claim_and_publish(get_runtime(), _moment(now), None, backlog=True)
     if full:
         tick.apply_async(kwargs={"now": now, "follow_up": True})
     if not follow_up:

@@ -11,6 +11,7 @@ Every other module plans, claims, sends and cancels through these functions:
 """
 
 from scheduler.outbox.claims import (
+    anything_due,
     claim_due,
     next_due,
     open_count,
@@ -51,6 +52,7 @@ __all__ = [
     "SUPERSEDED",
     "SyncResult",
     "Wanted",
+    "anything_due",
     "cancel",
     "claim_due",
     "claim_for_sending",
