@@ -7,6 +7,7 @@ connection must make the tick claim as before, never skip what is due."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from tests.faults.harness import write_profile
 from tests.profiles import load
 from worker.app import configure
 from worker.runtime import get_runtime
-from worker.tasks import tick_once
+from worker.tasks import tick, tick_once
 
 LOADED_AT = dt.datetime(2027, 8, 1, 10, 0, tzinfo=dt.UTC)
 BASE = dt.datetime(2027, 9, 15, 6, 0, tzinfo=dt.UTC)
@@ -181,3 +182,27 @@ def test_a_dropped_held_connection_makes_the_tick_claim_as_before_and_then_recon
     assert runtime.held.connection is None  # dropped with its failed statement
     assert tick_once(send_at + dt.timedelta(minutes=1), backlog=True) == []
     assert runtime.held.connection is not None
+
+
+def heartbeats(runtime: worker.runtime.Runtime) -> dict[str, dt.datetime]:
+    with runtime.sessions() as session:
+        rows = session.execute(select(models.Heartbeat.name, models.Heartbeat.at))
+        return {name: at for name, at in rows}
+
+
+def test_beats_idle_tick_on_postgresql_is_the_question_and_one_heartbeat_statement(
+    runtime_on_postgres: worker.runtime.Runtime,
+) -> None:
+    """Beat's tick task with nothing due: the question, then both heartbeat rows (the tick's
+    and this worker's) written by one statement; a second tick moves both forward."""
+    runtime = runtime_on_postgres
+    idle = (LOADED_AT + dt.timedelta(minutes=5)).isoformat()
+    assert tick(idle) == 0
+    first = heartbeats(runtime)
+    assert set(first) == {"tick", f"worker:{socket.gethostname()}"[:200]}
+    claimed, sent = statements_of(runtime, lambda: tick(idle))
+    assert claimed == 0
+    assert [s.split()[0] for s in sent] == ["SELECT", "INSERT"], sent
+    second = heartbeats(runtime)
+    assert set(second) == set(first)
+    assert all(second[name] > first[name] for name in first)
