@@ -182,10 +182,15 @@ def _existing(
     n = models.Notification
     found: dict[int, models.Notification] = {}
     open_in_scope = and_(scope, n.status == Status.PENDING, not_in_retry())
+    seen: set[str] = set()
     for row in session.scalars(select(n).where(open_in_scope)):
         found[row.id] = row
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
+        seen.add(row.idempotency_key)
+    # Then the wanted keys not found in the scope (sent, cancelled, in retry, out of scope);
+    # an unchanged re-plan found them all already.
+    rest = [key for key in keys if key not in seen]
+    for start in range(0, len(rest), CHUNK):
+        chunk = rest[start : start + CHUNK]
         for row in session.scalars(select(n).where(n.idempotency_key.in_(chunk))):
             found[row.id] = row
     return [found[i] for i in sorted(found)]
