@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,27 +55,36 @@ class RoleDirectory:
     def __init__(self, assignments: Iterable[Assignment], role_names: dict[str, str]):
         self.assignments = list(assignments)
         self.role_names = role_names
+        # Each reference looks only at the assignments of its role (a plan resolves a few
+        # hundred references against every assignment of the municipality otherwise).
+        self.by_role: dict[str, list[Assignment]] = {}
+        for a in self.assignments:
+            self.by_role.setdefault(a.role, []).append(a)
 
     def holds(self, person_id: int, refs: Iterable[str], on: dt.date) -> bool:
         """True when `person_id` holds any of `refs` on `on`."""
-        parsed = [RoleRef.parse(text) for text in refs]
         return any(
             a.person_id == person_id and a.holds(ref, on)
-            for ref in parsed
-            for a in self.assignments
+            for ref in map(_parse, refs)
+            for a in self.by_role.get(ref.role, ())
         )
 
     def resolve(self, refs: Iterable[str], on: dt.date) -> list[Holder]:
         """Everyone holding any of `refs` on `on`, once each, in a stable order."""
         found: dict[int, _Found] = {}
         for text in refs:
-            ref = RoleRef.parse(text)
-            for a in self.assignments:
+            ref = _parse(text)
+            for a in self.by_role.get(ref.role, ()):
                 if a.holds(ref, on):
                     found.setdefault(a.person_id, _Found(a)).add(
                         str(ref), self.role_names.get(a.role, a.role), a
                     )
         return sorted((f.holder() for f in found.values()), key=lambda h: h.person_key)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> RoleRef:
+    return RoleRef.parse(text)
 
 
 @dataclass
