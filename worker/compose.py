@@ -32,6 +32,7 @@ from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from icalendar import Calendar
@@ -84,6 +85,9 @@ class Attachment:
     filename: str
     content: bytes
     mime_type: str  # e.g. "application/pdf"
+    # The content's SHA-256 (hex) when the caller has it (a material row's own); computed
+    # otherwise. It keys the process's cache of encoded parts.
+    sha256: str | None = None
 
 
 def checked_message_id(idempotency_key: str, domain: str) -> str:
@@ -169,17 +173,18 @@ def compose_message(
     for part in message.walk():
         if part is not message:
             del part["MIME-Version"]  # the email package repeats it on parts it creates
-    if attachments:
-        message.set_boundary(_boundary())
+        if part.is_multipart():
+            part.set_boundary(_boundary())
     return message
 
 
 def _boundary() -> str:
-    """A boundary for a message with attachments, so the writer need not pick one.
+    """A boundary for each multipart of a message, so the writer need not pick one.
 
-    Left to itself, the email package picks a random boundary and then searches the whole
-    written body (a 200 kB attachment's base64 included) to make sure it does not occur
-    there, for each message. This one cannot occur in any part, so there is nothing to
+    Left to itself, the email package picks a random boundary, compiles a regular expression
+    for it (a new pattern each time, so never from re's cache) and searches the whole written
+    body (a 200 kB attachment's base64 included) to make sure it does not occur there, for
+    each multipart of each message. This one cannot occur in any part, so there is nothing to
     search: it begins with "=_", which quoted-printable (the text parts: "=" is always
     followed by two hex digits or a line end) and base64 (the invitation and every
     attachment: no "_", "=" only as padding at the end) never write.
@@ -248,7 +253,7 @@ PART_CACHE = _PartCache(64 * 1024 * 1024)
 
 def _attachment_part(attachment: Attachment, maintype: str, subtype: str) -> EmailMessage:
     """A copy of the part for ``attachment``: headers of its own, the encoded body shared."""
-    digest = hashlib.sha256(attachment.content).hexdigest()
+    digest = attachment.sha256 or hashlib.sha256(attachment.content).hexdigest()
     key = (digest, attachment.filename, maintype, subtype)
     part = PART_CACHE.get(key)
     if part is None:
@@ -361,12 +366,21 @@ def _mailbox(field: str, address: Address) -> HeaderAddress:
     _header_value(f"{field}.name", address.name)
     _header_value(f"{field}.email", address.email)
     try:
-        valid = validate_email(address.email, check_deliverability=False, allow_smtputf8=False)
+        ascii_email = _ascii_email(address.email)
     except EmailNotValidError as error:
         raise PermanentDeliveryError(
             f"{field}.email is not a valid e-mail address ({address.email!r}): {error}"
         ) from None
-    return HeaderAddress(display_name=address.name.strip(), addr_spec=str(valid.ascii_email))
+    return HeaderAddress(display_name=address.name.strip(), addr_spec=ascii_email)
+
+
+@lru_cache(maxsize=4096)
+def _ascii_email(email: str) -> str:
+    """The checked address (raises EmailNotValidError). Kept per process: the sender is the
+    same on every message of a mailout, and a checked address stays valid (a refusal is not
+    kept; it raises again next time)."""
+    valid = validate_email(email, check_deliverability=False, allow_smtputf8=False)
+    return str(valid.ascii_email)
 
 
 def _date(date: datetime) -> str:

@@ -157,7 +157,9 @@ def _read_attachments(session: Session, municipality_id: int, shas: list[str]) -
     if missing:
         raise SamverkanError(f"attachment(s) {', '.join(missing)} missing from the database")
     return [
-        Attachment(found[s].filename, _content(session, found[s].id, s), found[s].mime_type)
+        Attachment(
+            found[s].filename, _content(session, found[s].id, s), found[s].mime_type, sha256=s
+        )
         for s in shas
     ]
 

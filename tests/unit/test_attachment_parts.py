@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -96,6 +98,9 @@ FILES = st.builds(
         st.text(alphabet="åäöÅ \n", max_size=200).map(lambda t: t.encode("cp1252")),
     ),
     mime_type=st.sampled_from(["application/pdf", "text/plain", "text/calendar", "image/png"]),
+).flatmap(
+    # Without its digest (computed), or with it given as a material row gives it.
+    lambda f: st.sampled_from([f, replace(f, sha256=hashlib.sha256(f.content).hexdigest())])
 )
 
 

@@ -127,3 +127,51 @@ def test_a_message_with_attachments_reads_back_whole_with_its_chosen_boundary(
     attached = [part.get_content() for part in back.iter_attachments()]
     assert attached[0] == content
     assert attached[1].replace("\r\n", "\n") == NASTY
+
+
+INVITE = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//samverkan//test//SV\r\nMETHOD:REQUEST\r\n"
+    b"BEGIN:VEVENT\r\nUID:a1@ostra.se\r\nDTSTAMP:20270801T080000Z\r\n"
+    b"DTSTART:20270819T080000Z\r\nSUMMARY:--=_ mote\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("invite", "attachments"),
+    [
+        (None, []),
+        (INVITE, []),
+        (None, [Attachment("lista.txt", NASTY.encode(), "text/plain")]),
+        (INVITE, [Attachment("lista.txt", NASTY.encode(), "text/plain")]),
+    ],
+    ids=["alternative", "invite", "attachment", "invite-and-attachment"],
+)
+def test_every_multipart_gets_a_chosen_boundary_and_reads_back_whole(
+    invite: bytes | None, attachments: list[Attachment]
+) -> None:
+    """Each layout compose_message makes (text and html; with an invitation; with files):
+    every multipart has a boundary of its own beginning "=_", chosen without a search, and the
+    written message reads back into the same text, html, invitation and files."""
+    message = compose_message(
+        sender=SENDER,
+        to=Address("Rektor Åsa", "asa@skola.se"),
+        subject="Föräldrastöd",
+        text=NASTY,
+        html=f"<p>{NASTY}</p>",
+        message_id="<a1@ostra.se>",
+        date=dt.datetime(2027, 8, 19, 8, tzinfo=dt.UTC),
+        invite=invite,
+        attachments=attachments,
+    )
+    boundaries = [part.get_boundary() for part in message.walk() if part.is_multipart()]
+    assert boundaries and all(b is not None and b.startswith("=_") for b in boundaries)
+    assert len(set(boundaries)) == len(boundaries)
+    written = wire_bytes(message, mimepolicy.SMTP)
+    back = email.message_from_bytes(written, policy=email.policy.default)
+    plain, html = back.get_body(("plain",)), back.get_body(("html",))
+    assert plain is not None and plain.get_content().replace("\r\n", "\n") == NASTY
+    assert html is not None and html.get_content().replace("\r\n", "\n") == f"<p>{NASTY}</p>\n"
+    calendars = [p for p in back.walk() if p.get_content_type() == "text/calendar"]
+    assert [p.get_payload(decode=True) for p in calendars] == ([invite] if invite else [])
+    files = [p.get_content() for p in back.iter_attachments() if p.get_filename() == "lista.txt"]
+    assert [f.replace("\r\n", "\n") for f in files] == [NASTY] * len(attachments)
