@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -9,7 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("samverkan.db")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -84,6 +88,20 @@ class HeldConnection:
             self.close()
             raise
         return rows
+
+    def execute_or_none(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> list[Row[Any]] | None:
+        """`execute`, or None when this connection cannot answer: on SQLite, or after a
+        database error (the connection dropped; the caller then goes its usual way, through a
+        session, which reconnects)."""
+        if not self.usable:
+            return None
+        try:
+            return self.execute(statement, parameters)
+        except DBAPIError:
+            log.warning("held connection failed", extra={"action": "held_connection_failed"})
+            return None
 
     def close(self) -> None:
         connection, self.connection = self.connection, None

@@ -32,11 +32,11 @@ from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from icalendar import Calendar
 
+from core.addresses import ascii_email
 from core.errors import HeaderInjectionError as HeaderInjectionError  # re-exported
 from core.errors import PermanentDeliveryError
 from scheduler import identity
@@ -366,21 +366,12 @@ def _mailbox(field: str, address: Address) -> HeaderAddress:
     _header_value(f"{field}.name", address.name)
     _header_value(f"{field}.email", address.email)
     try:
-        ascii_email = _ascii_email(address.email)
+        checked = ascii_email(address.email)
     except EmailNotValidError as error:
         raise PermanentDeliveryError(
             f"{field}.email is not a valid e-mail address ({address.email!r}): {error}"
         ) from None
-    return HeaderAddress(display_name=address.name.strip(), addr_spec=ascii_email)
-
-
-@lru_cache(maxsize=4096)
-def _ascii_email(email: str) -> str:
-    """The checked address (raises EmailNotValidError). Kept per process: the sender is the
-    same on every message of a mailout, and a checked address stays valid (a refusal is not
-    kept; it raises again next time)."""
-    valid = validate_email(email, check_deliverability=False, allow_smtputf8=False)
-    return str(valid.ascii_email)
+    return HeaderAddress(display_name=address.name.strip(), addr_spec=checked)
 
 
 def _date(date: datetime) -> str:

@@ -120,9 +120,8 @@ def _held(delivery: Delivery) -> HeldConnection | None:
     after each send, instead of a checkout, BEGIN, UPDATE, INSERT and COMMIT. On SQLite (a
     file on the same machine) the record stays one short transaction."""
     engine = delivery.sessions.kw.get("bind")
-    if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
-        return HeldConnection(engine)
-    return None
+    held = HeldConnection(engine) if isinstance(engine, Engine) else None
+    return held if held is not None and held.usable else None
 
 
 def _send(

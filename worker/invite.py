@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
+from core.addresses import ascii_email
 from core.errors import InviteError as InviteError  # re-exported
 from core.errors import NonexistentLocalTimeError as NonexistentLocalTimeError  # re-exported
 from worker.vtimezone import vtimezone
@@ -169,10 +170,9 @@ def _check_email(field: str, email: str) -> str:
     if _has_control(email):
         raise InviteError(f"{field} must not contain CR, LF or other control characters")
     try:
-        valid = validate_email(email, check_deliverability=False, allow_smtputf8=False)
+        return ascii_email(email)
     except EmailNotValidError as error:
         raise InviteError(f"{field} is not a usable e-mail address ({email!r}): {error}") from None
-    return str(valid.ascii_email)
 
 
 def _aware(field: str, moment: datetime) -> datetime:

@@ -9,7 +9,6 @@ from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 import models
 from models.db import transaction
@@ -43,10 +42,10 @@ def tick_once(
     longer than the lease and is swept back while its task is still queued
     (docs/reliability.md). `runtime`: this process's unless given (bench/tickscale.py).
     """
-    return _claim_and_publish(runtime or get_runtime(), now, since, backlog)[0]
+    return _ask_then_claim(runtime or get_runtime(), now, since, backlog)[0]
 
 
-def _claim_and_publish(
+def _ask_then_claim(
     runtime: Runtime, now: dt.datetime, since: dt.datetime | None, backlog: bool
 ) -> tuple[list[int], bool]:
     """The claimed ids, and whether they filled the room the batch left (so more may be due)."""
@@ -84,14 +83,8 @@ def nothing_due(runtime: Runtime, now: dt.datetime, since: dt.datetime | None = 
     an idle tick costs about what RedBeat's does (docs/performance.md). False means "claim":
     something is due, or the answer is unknown (SQLite, whose transactions take the write
     lock, or a dropped connection, which the claim's session then meets with its pre-ping)."""
-    if not runtime.held.usable:
-        return False
-    try:
-        rows = runtime.held.execute(*anything_due(now, since))
-    except DBAPIError:
-        log.warning("tick probe failed", extra={"action": "tick_probe_failed"})
-        return False
-    return not rows
+    rows = runtime.held.execute_or_none(*anything_due(now, since))
+    return rows is not None and not rows
 
 
 # A tick's rows go out in at least this many tasks when there are enough of them, so a small
@@ -117,7 +110,7 @@ def tick(now: str | None = None, follow_up: bool = False) -> int:
     Beat's schedule keeps its one tick; only beat's tick writes the heartbeat, so /metrics
     still shows when beat itself stopped.
     """
-    ids, full = _claim_and_publish(get_runtime(), _moment(now), None, backlog=True)
+    ids, full = _ask_then_claim(get_runtime(), _moment(now), None, backlog=True)
     if full:
         tick.apply_async(kwargs={"now": now, "follow_up": True})
     if not follow_up:
@@ -136,14 +129,9 @@ def beat_heartbeat(at: dt.datetime) -> None:
     statement = upsert.on_conflict_do_update(
         index_elements=["name"], set_={"at": upsert.excluded.at}
     )
-    if runtime.held.usable:
-        try:
-            runtime.held.execute(statement)
-            return
-        except DBAPIError:
-            pass  # a dropped connection: once more through a session, which reconnects
-    with transaction(runtime.sessions) as session:
-        session.execute(statement)
+    if runtime.held.execute_or_none(statement) is None:
+        with transaction(runtime.sessions) as session:
+            session.execute(statement)
 
 
 @app.task(name="samverkan.deliver_batch")

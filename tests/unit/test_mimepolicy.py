@@ -10,6 +10,8 @@ import email
 import email.policy
 import re
 import smtplib
+from collections.abc import Sequence
+from email.message import EmailMessage
 
 import pytest
 from hypothesis import given, settings
@@ -92,13 +94,11 @@ SENDER = Address("Samverkan Östra", "samverkan@ostra.se")
 NASTY = "--=_\n=_ --=_abc\n.\n..\nrad med = och _ och --\n"
 
 
-@pytest.mark.parametrize("content", [b"%PDF-1.4\n--=_x\n" + bytes(range(256)) * 40, NASTY.encode()])
-def test_a_message_with_attachments_reads_back_whole_with_its_chosen_boundary(
-    content: bytes,
-) -> None:
-    """The boundary is chosen without searching the parts, and still never occurs in them:
-    the written message reads back into the same text, html and attachment bytes."""
-    message = compose_message(
+def nasty_message(
+    invite: bytes | None = None, attachments: Sequence[Attachment] = ()
+) -> EmailMessage:
+    """A message whose text and html hold what looks like boundaries and dot lines."""
+    return compose_message(
         sender=SENDER,
         to=Address("Rektor Åsa", "asa@skola.se"),
         subject="Föräldrastöd",
@@ -106,10 +106,22 @@ def test_a_message_with_attachments_reads_back_whole_with_its_chosen_boundary(
         html=f"<p>{NASTY}</p>",
         message_id="<a1@ostra.se>",
         date=dt.datetime(2027, 8, 19, 8, tzinfo=dt.UTC),
+        invite=invite,
+        attachments=attachments,
+    )
+
+
+@pytest.mark.parametrize("content", [b"%PDF-1.4\n--=_x\n" + bytes(range(256)) * 40, NASTY.encode()])
+def test_a_message_with_attachments_reads_back_whole_with_its_chosen_boundary(
+    content: bytes,
+) -> None:
+    """The boundary is chosen without searching the parts, and still never occurs in them:
+    the written message reads back into the same text, html and attachment bytes."""
+    message = nasty_message(
         attachments=[
             Attachment("stod.pdf", content, "application/pdf"),
             Attachment("lista.txt", NASTY.encode(), "text/plain"),
-        ],
+        ]
     )
     boundary = message.get_boundary()
     assert boundary is not None and boundary.startswith("=_")
@@ -152,17 +164,7 @@ def test_every_multipart_gets_a_chosen_boundary_and_reads_back_whole(
     """Each layout compose_message makes (text and html; with an invitation; with files):
     every multipart has a boundary of its own beginning "=_", chosen without a search, and the
     written message reads back into the same text, html, invitation and files."""
-    message = compose_message(
-        sender=SENDER,
-        to=Address("Rektor Åsa", "asa@skola.se"),
-        subject="Föräldrastöd",
-        text=NASTY,
-        html=f"<p>{NASTY}</p>",
-        message_id="<a1@ostra.se>",
-        date=dt.datetime(2027, 8, 19, 8, tzinfo=dt.UTC),
-        invite=invite,
-        attachments=attachments,
-    )
+    message = nasty_message(invite=invite, attachments=attachments)
     boundaries = [part.get_boundary() for part in message.walk() if part.is_multipart()]
     assert boundaries and all(b is not None and b.startswith("=_") for b in boundaries)
     assert len(set(boundaries)) == len(boundaries)
