@@ -69,6 +69,18 @@ class Wanted:
         }
 
 
+# The columns a re-plan may change (Wanted.fields).
+_CHANGEABLE = (
+    "template",
+    "context",
+    "person_id",
+    "roles",
+    "recipient_email",
+    "recipient_name",
+    "due_at",
+)
+
+
 @dataclass
 class SyncResult:
     created: int = 0
@@ -154,18 +166,18 @@ def sync(
     """
     result = SyncResult()
     by_key = {w.key: w for w in wanted}
-    for row in _existing(session, list(by_key), scope):
-        target = by_key.pop(row.idempotency_key, None)
+    acts = _decide(session, by_key, scope, now, result)
+    for obj in _objects(session, acts):
+        target = acts[obj.id]
         if target is None:
-            if row.status == Status.PENDING and not in_retry(row):
-                cancel(row, now, reason)
-                _cancelled(result, row)
-        elif row.status == Status.CANCELLED and not _too_late(target, now):
+            cancel(obj, now, reason)
+            _cancelled(result, obj)
+        elif obj.status == Status.CANCELLED:
             if admit is not None:
                 admit(target)
-            _revive(row, target, now, result)
-        elif row.status == Status.PENDING and not in_retry(row):
-            _update(row, target, now, result)
+            _revive(obj, target, now, result)
+        else:
+            _update(obj, target, now, result)
     fresh = [w for w in by_key.values() if not _too_late(w, now)]
     if admit is not None:
         for each in fresh:
@@ -176,14 +188,25 @@ def sync(
     return result
 
 
-def _existing(
-    session: Session, keys: list[str], scope: ColumnElement[bool]
-) -> list[models.Notification]:
+# What sync reads of a row to decide what to do with it.
+_DECIDE = (
+    models.Notification.id,
+    models.Notification.idempotency_key,
+    models.Notification.status,
+    models.Notification.attempts,
+    models.Notification.last_error,
+    *(getattr(models.Notification, name) for name in _CHANGEABLE),
+)
+
+
+def _existing(session: Session, keys: list[str], scope: ColumnElement[bool]) -> list[Any]:
+    """The rows of `scope` still pending and not in retry, and the rows of the wanted keys,
+    as plain rows (the columns of _DECIDE), in id order."""
     n = models.Notification
-    found: dict[int, models.Notification] = {}
+    found: dict[int, Any] = {}
     open_in_scope = and_(scope, n.status == Status.PENDING, not_in_retry())
     seen: set[str] = set()
-    for row in session.scalars(select(n).where(open_in_scope)):
+    for row in session.execute(select(*_DECIDE).where(open_in_scope)):
         found[row.id] = row
         seen.add(row.idempotency_key)
     # Then the wanted keys not found in the scope (sent, cancelled, in retry, out of scope);
@@ -191,9 +214,53 @@ def _existing(
     rest = [key for key in keys if key not in seen]
     for start in range(0, len(rest), CHUNK):
         chunk = rest[start : start + CHUNK]
-        for row in session.scalars(select(n).where(n.idempotency_key.in_(chunk))):
+        for row in session.execute(select(*_DECIDE).where(n.idempotency_key.in_(chunk))):
             found[row.id] = row
     return [found[i] for i in sorted(found)]
+
+
+def _decide(
+    session: Session,
+    by_key: dict[str, Wanted],
+    scope: ColumnElement[bool],
+    now: dt.datetime,
+    result: SyncResult,
+) -> dict[int, Wanted | None]:
+    """Decide on plain rows what happens to each existing row; only the rows to change are
+    loaded as objects afterwards (an unchanged re-plan loads none). Returns, by id, what each
+    row to change should become (None: cancel it); pops from `by_key` every key that has a
+    row, and counts the unchanged rows."""
+    acts: dict[int, Wanted | None] = {}
+    for row in _existing(session, list(by_key), scope):
+        target = by_key.pop(row.idempotency_key, None)
+        if target is None:
+            if row.status == Status.PENDING and not in_retry(row):
+                acts[row.id] = None
+        elif row.status == Status.CANCELLED and not _too_late(target, now):
+            acts[row.id] = target
+        elif row.status == Status.PENDING and not in_retry(row):
+            if _changes(row, target, now):
+                acts[row.id] = target
+            else:
+                result.unchanged += 1
+    return acts
+
+
+def _objects(session: Session, ids: Iterable[int]) -> list[models.Notification]:
+    """The rows `ids` as objects, in id order, read afresh (the decision was made on what the
+    database holds; an object the session kept from earlier must not hide a difference)."""
+    n = models.Notification
+    wanted = sorted(ids)
+    objects: list[models.Notification] = []
+    for start in range(0, len(wanted), CHUNK):
+        statement = (
+            select(n)
+            .where(n.id.in_(wanted[start : start + CHUNK]))
+            .order_by(n.id)
+            .execution_options(populate_existing=True)
+        )
+        objects += session.scalars(statement)
+    return objects
 
 
 def _too_late(wanted: Wanted, now: dt.datetime) -> bool:
@@ -205,18 +272,26 @@ def _cancelled(result: SyncResult, row: models.Notification) -> None:
     result.count(row.routine_key, "cancelled")
 
 
-def _update(row: models.Notification, target: Wanted, now: dt.datetime, result: SyncResult) -> None:
+def _changes(row: Any, target: Wanted, now: dt.datetime) -> dict[str, Any]:
+    """What an update of the pending `row` (an object or a plain row) to `target` changes:
+    the columns and their new values; {"status": ...} when it is to be cancelled instead."""
     values = target.fields(now)
     if _too_late(target, now) and row.due_at != target.due_at:
+        return {"status": Status.CANCELLED}
+    if row.due_at == target.due_at or (row.due_at <= now and target.due_at <= now):
+        values["due_at"] = row.due_at  # an overdue row keeps its place in the queue
+    return {k: v for k, v in values.items() if getattr(row, k) != v}
+
+
+def _update(row: models.Notification, target: Wanted, now: dt.datetime, result: SyncResult) -> None:
+    changed = _changes(row, target, now)
+    if "status" in changed:
         # Moved to a moment that has passed: dropped, as it would not have been inserted.
         cancel(row, now, "its moment has passed")
         _cancelled(result, row)
         return
-    if row.due_at == target.due_at or (row.due_at <= now and target.due_at <= now):
-        values["due_at"] = row.due_at  # an overdue row keeps its place in the queue
-    changed = [k for k, v in values.items() if getattr(row, k) != v]
-    for k in changed:
-        setattr(row, k, values[k])
+    for k, v in changed.items():
+        setattr(row, k, v)
     if changed:
         row.updated_at = now
         result.updated += 1
