@@ -239,6 +239,7 @@ class Service:
         workers: int,
         tick_batch: int = 0,
         code: Path | None = None,
+        concurrency: int = 2,
     ) -> None:
         from models.db import make_engine, make_sessionmaker
 
@@ -257,6 +258,7 @@ class Service:
         if code is not None:  # another checkout's code (--baseline): found before this one's
             self.env["PYTHONPATH"] = str(code)
         self.workers_wanted = workers
+        self.concurrency = concurrency
         self.processes: list[subprocess.Popen[bytes]] = []
         self.workers: list[subprocess.Popen[bytes]] = []
         self.engine = make_engine(self.url)
@@ -286,7 +288,7 @@ class Service:
 
     def up(self) -> None:
         for _ in range(self.workers_wanted):
-            self.workers.append(self.start("worker", "--concurrency", "2"))
+            self.workers.append(self.start("worker", "--concurrency", str(self.concurrency)))
         self.start("beat")
 
     def down(self) -> None:
@@ -412,7 +414,10 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="samverkan workers (× 2 processes)")
+    parser.add_argument("--workers", type=int, default=1, help="samverkan workers")
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="pool processes per samverkan worker"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the worker afterwards")
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument(
@@ -433,6 +438,7 @@ def main(argv: list[str] | None = None) -> str:
     )
     args = parser.parse_args(argv)
     n, reps = args.messages, args.reps
+    shape = f"{args.workers} worker × {args.concurrency} processes"
     keep = bool(os.environ.get("BENCH_KEEP"))
     directory = Path(tempfile.mkdtemp(prefix="bench-mailout-"))
     print(f"mailout bench: {n:,} messages × {reps} reps; logs in {directory}", flush=True)
@@ -460,10 +466,11 @@ def main(argv: list[str] | None = None) -> str:
                 rows += [prebuilt, building, naive_row]
             if not args.skip_service:
                 service = Service(
-                    directory, redis_server.url(0), port, args.workers, args.tick_batch
-                )
+                    directory, redis_server.url(0), port, args.workers, args.tick_batch,
+                    concurrency=args.concurrency,
+                )  # fmt: skip
                 try:
-                    rows += _service_rows(service, directory, n, reps, args.workers, rss)
+                    rows += _service_rows(service, directory, n, reps, shape, rss)
                     if args.profile:
                         profiles = _profile(service, directory, n)
                 finally:
@@ -472,10 +479,10 @@ def main(argv: list[str] | None = None) -> str:
                 label = _commit_of(args.baseline)
                 baseline = Service(
                     directory, redis_server.url(2), port, args.workers, args.tick_batch,
-                    code=args.baseline,
+                    code=args.baseline, concurrency=args.concurrency,
                 )  # fmt: skip
                 try:
-                    before = _service_rows(baseline, directory, n, reps, args.workers, [])
+                    before = _service_rows(baseline, directory, n, reps, shape, [])
                 finally:
                     baseline.down()
                 for row in before:
@@ -483,7 +490,7 @@ def main(argv: list[str] | None = None) -> str:
                 rows += before
     finally:
         redis_server.stop()
-    out = _report(rows, n, reps, size_kb, small_kb, rss, args.workers)
+    out = _report(rows, n, reps, size_kb, small_kb, rss, shape)
     out += "".join(profiles)
     print(out, flush=True)
     if not keep:
@@ -502,7 +509,7 @@ def _commit_of(checkout: Path) -> str:
 
 
 def _service_rows(
-    service: Service, directory: Path, n: int, reps: int, workers: int, rss: list[float]
+    service: Service, directory: Path, n: int, reps: int, shape: str, rss: list[float]
 ) -> list[Row]:
     profile = write_profile(directory / "profile", n)
     began = time.perf_counter()
@@ -523,7 +530,7 @@ def _service_rows(
                 f"(+{run.waited:.0f} s to the first tick) {run.statuses}",
                 flush=True,
             )
-        row.notes = f"{workers} worker × 2 processes; " + _median_note(runs)
+        row.notes = f"{shape}; " + _median_note(runs)
         rows.append(row)
         if kind == MAILOUT:
             rss += service.rss()
@@ -555,7 +562,7 @@ def _report(
     size_kb: float,
     small_kb: float,
     rss: list[float],
-    workers: int,
+    shape: str,
 ) -> str:
     out = [
         f"### Mailout: {n:,} messages, medians of {reps}\n",
@@ -577,7 +584,7 @@ def _report(
         out.append("\n")
     if rss:
         out.append(
-            f"\nWorker peak RSS after the mailout ({workers} worker × 2 processes; master "
+            f"\nWorker peak RSS after the mailout ({shape}; master "
             f"first, then pool): {', '.join(f'{x:.0f}' for x in rss)} MB\n"
         )
     return "\n".join(out)
