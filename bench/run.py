@@ -5,11 +5,15 @@ at scale against RedBeat (bench/tickscale.py) and the re-plan of many municipali
 (bench/replan290.py). `--parts` picks others, among them the older transport and tick benches
 (`--parts transports,tick`, about 10 minutes). Sizes:
 
-| size     | mailout msgs × reps | tick: large | municipalities | took here (load ~11)       |
+| size     | mailout msgs × reps | tick: large | municipalities | took (2 cores, quiet)      |
 |----------|---------------------|-------------|----------------|----------------------------|
-| --quick  | 500 × 3             | 100,000     | 29             | mailout alone 26 min       |
-| --middle | 2,000 × 3           | 1,000,000   | 290            | tick 8 min, re-plan 38 min |
-| --full   | 10,000 × 3          | 1,000,000   | 290            | not run                    |
+| --quick  | 500 × 3             | 100,000     | 29             | 7.5 min in all             |
+| --middle | 2,000 × 3           | 1,000,000   | 290            | not run as a whole         |
+| --full   | 10,000 × 3          | 1,000,000   | 290            | not run as a whole         |
+
+(`make bench` on a fresh clone, 2026-12-07: 442 s for the benches, 475 s with the install.
+The parts at the larger sizes were run alone: the mailout at 10,000 × 3 about 20 min, the
+tick at 1,000,000 about 1 min, the re-plan of 290 about 2.5 min; docs/performance.md.)
 
 --profile adds the py-spy profile of the worker (one more mailout repetition of each kind).
 --out also writes the tables to FILE (Markdown).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.headerregistry
 import email.policy
 import re
 import smtplib
@@ -73,6 +74,24 @@ def test_the_same_value_is_parsed_once_and_the_object_shared() -> None:
     other = mimepolicy.SMTP.header_store_parse("subject", "Samverkansmöte april")[1]
     assert first is second
     assert other is not first and other.name == "subject"
+
+
+HEADER_NAMES = sorted(
+    {*email.headerregistry._default_header_map, "X-Rutin", "Auto-Submitted", "content-TYPE"}
+)
+
+
+@pytest.mark.parametrize("name", HEADER_NAMES)
+def test_a_header_class_is_made_once_per_name_and_is_the_email_package_kind(name: str) -> None:
+    """The policy's registry makes each header class once (the email package's makes one per
+    header parsed); the class has the bases the email package gives that name."""
+    registry = mimepolicy.SMTP.header_factory
+    stock = email.headerregistry.HeaderRegistry()[name]
+    assert registry[name] is registry[name.upper()] is registry[name.lower()]
+    assert registry[name].__bases__ == stock.__bases__
+    value = "Åsa <asa@skola.se>" if stock.__bases__[0].__name__.endswith("AddressHeader") else "x"
+    made = registry(name, value)
+    assert type(made) is registry[name] and str(made) == str(stock(name, value))
 
 
 LINES = st.lists(
@@ -177,3 +196,10 @@ def test_every_multipart_gets_a_chosen_boundary_and_reads_back_whole(
     assert [p.get_payload(decode=True) for p in calendars] == ([invite] if invite else [])
     files = [p.get_content() for p in back.iter_attachments() if p.get_filename() == "lista.txt"]
     assert [f.replace("\r\n", "\n") for f in files] == [NASTY] * len(attachments)
+
+
+def test_a_name_mapped_to_another_kind_gets_a_class_of_that_kind() -> None:
+    registry = mimepolicy._SharedRegistry()
+    assert registry["X-Kontakt"].__bases__[0] is email.headerregistry.UnstructuredHeader
+    registry.map_to_type("x-kontakt", email.headerregistry.AddressHeader)
+    assert registry["X-Kontakt"].__bases__[0] is email.headerregistry.AddressHeader
