@@ -24,7 +24,6 @@ import hashlib
 import re
 import secrets
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from email.utils import format_datetime
 from email_validator import EmailNotValidError
 from icalendar import Calendar
 
-from core.addresses import ascii_email
+from core.addresses import ascii_email, has_control
 from core.errors import HeaderInjectionError as HeaderInjectionError  # re-exported
 from core.errors import PermanentDeliveryError
 from scheduler import identity
@@ -98,7 +97,7 @@ def checked_message_id(idempotency_key: str, domain: str) -> str:
     """
     if not idempotency_key:
         raise ValueError("idempotency_key must not be empty")
-    if _has_control(domain):
+    if has_control(domain):
         raise HeaderInjectionError("domain")
     if not _DOMAIN.fullmatch(domain):
         raise HeaderInjectionError("domain", f"is not an ASCII host name: {domain!r}")
@@ -351,13 +350,8 @@ def _q_chunks(value: str, first_limit: int, limit: int) -> list[str]:
 # --- checks -----------------------------------------------------------------------------------
 
 
-def _has_control(value: str) -> bool:
-    """True if ``value`` holds a control character (CR, LF, TAB, NUL, ...) or a line separator."""
-    return any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value)
-
-
 def _header_value(field: str, value: str) -> str:
-    if _has_control(value):
+    if has_control(value):
         raise HeaderInjectionError(field)
     return value
 

@@ -16,7 +16,6 @@ Pass ``alarm_before`` to add a DISPLAY alarm all the same.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
-from core.addresses import ascii_email
+from core.addresses import ascii_email, has_control
 from core.errors import InviteError as InviteError  # re-exported
 from core.errors import NonexistentLocalTimeError as NonexistentLocalTimeError  # re-exported
 from worker.vtimezone import vtimezone
@@ -136,11 +135,6 @@ def build_invite(
 # --- checks -----------------------------------------------------------------------------------
 
 
-def _has_control(value: str) -> bool:
-    """True if ``value`` holds a control character or a Unicode line/paragraph separator."""
-    return any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value)
-
-
 def _check_method(method: str, status: str) -> None:
     allowed = _STATUSES_FOR_METHOD.get(method)
     if allowed is None:
@@ -152,7 +146,7 @@ def _check_method(method: str, status: str) -> None:
 
 
 def _check_uid(uid: str, sequence: int) -> None:
-    if not uid or uid.strip() != uid or _has_control(uid):
+    if not uid or uid.strip() != uid or has_control(uid):
         raise InviteError(f"uid must be non-empty, without control characters: {uid!r}")
     if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
         raise InviteError(f"sequence must be a non-negative integer, not {sequence!r}")
@@ -160,14 +154,14 @@ def _check_uid(uid: str, sequence: int) -> None:
 
 def _check_party(field: str, party: Party) -> Party:
     """Return ``party`` with its address in ASCII form, or raise ValueError."""
-    if _has_control(party.name):
+    if has_control(party.name):
         raise InviteError(f"{field}.name must not contain CR, LF or other control characters")
     return Party(party.name.strip(), _check_email(f"{field}.email", party.email))
 
 
 def _check_email(field: str, email: str) -> str:
     """Return ``email`` in ASCII form (an IDN domain as punycode), or raise ValueError."""
-    if _has_control(email):
+    if has_control(email):
         raise InviteError(f"{field} must not contain CR, LF or other control characters")
     try:
         return ascii_email(email)
@@ -219,7 +213,7 @@ def _repeated(moment: datetime) -> bool:
 def _text(field: str, value: str) -> vText:
     """Normalise line breaks to LF and refuse other control characters (TAB is allowed)."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
-    if _has_control(value.replace("\n", "").replace("\t", "")):
+    if has_control(value.replace("\n", "").replace("\t", "")):
         raise InviteError(f"{field} must not contain control characters other than newline and tab")
     return _Text(value)
 
