@@ -14,12 +14,13 @@ Choices made deliberately (docs/architecture.md explains them):
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import before_task_publish
+from celery.signals import before_task_publish, worker_process_init
 
 import worker.fstransport  # noqa: F401  (registers the embedded broker scheme)
 from core.errors import LongEtaError as LongEtaError  # re-exported
@@ -65,6 +66,23 @@ def _refuse_long_eta(headers: dict[str, Any] | None = None, **_: Any) -> None:
 
 
 before_task_publish.connect(_refuse_long_eta)
+
+
+def _freeze_startup_heap(**_: Any) -> None:
+    """Put what a pool process has when it starts out of the garbage collector's way.
+
+    What the process imported and configured before its first task (Celery, SQLAlchemy's
+    tables, the templates: some 160,000 objects) lives as long as the process, yet every full
+    collection walked it: about 110 ms each, 0.25 ms a message in a mailout (measured
+    with gc.callbacks, docs/performance.md). `gc.freeze()` moves those objects to a generation
+    the collector never visits; the objects made afterwards are collected as before. Garbage
+    is collected first: whatever is frozen is never freed.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+worker_process_init.connect(_freeze_startup_heap)
 
 
 def broker_options(settings: Settings) -> dict[str, Any]:
