@@ -67,6 +67,9 @@ def test_a_rektor_registers_a_report_and_sees_it_listed(rektor: Any, site: Site)
     assert reference in rektor.find_element(By.TAG_NAME, "table").text
     assert axe_violations(rektor) == []
     rektor.find_element(By.LINK_TEXT, reference).click()
+    WebDriverWait(rektor, 20).until(
+        expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), reference)
+    )
     assert rektor.find_element(By.TAG_NAME, "h1").text == f"Anmälan {reference}"
     assert axe_violations(rektor) == []
 

@@ -50,6 +50,21 @@ def sign_in(page: Any, site: Site) -> None:
     WebDriverWait(page, 20).until(expected_conditions.url_to_be(site.url + "/att-gora"))
 
 
+def alert(page: Any) -> str:
+    """The text of the page's alert, once the answer to the form has loaded."""
+    found = WebDriverWait(page, 20).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]"))
+    )
+    return str(found.text)
+
+
+def shown(page: Any, tag: str, text: str) -> None:
+    """Wait until the page that a click loads shows `text` in its `tag`."""
+    WebDriverWait(page, 20).until(
+        expected_conditions.text_to_be_present_in_element((By.TAG_NAME, tag), text)
+    )
+
+
 def move(page: Any, day: str, time: str) -> None:
     for name, value in (("datum", day), ("tid", time)):
         field = page.find_element(By.ID, name)
@@ -92,7 +107,7 @@ def test_a_coordinator_moves_a_meeting_and_finds_its_invitations_in_the_log(
     assert axe_violations(page) == []
 
     move(page, "2027-10-16", "13:00")  # a Saturday: refused, nothing changed
-    problem = page.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    problem = alert(page)
     assert "Datum: 2027-10-16 är inte en arbetsdag" in problem
     assert page.find_element(By.ID, "datum").get_attribute("aria-invalid") == "true"
     assert axe_violations(page) == []
@@ -104,10 +119,11 @@ def test_a_coordinator_moves_a_meeting_and_finds_its_invitations_in_the_log(
     assert axe_violations(page) == []
 
     page.find_element(By.PARTIAL_LINK_TEXT, "Ställ in mötet").click()
+    shown(page, "h1", "Ställa in mötet?")
     assert page.find_element(By.TAG_NAME, "h1").text == "Ställa in mötet?"
     assert axe_violations(page) == []
     page.find_element(By.LINK_TEXT, "Nej, behåll det").click()
-    assert "Bokat" in page.find_element(By.TAG_NAME, "main").text
+    shown(page, "main", "Bokat")
 
     # The invitations now go out three weeks before the new day, not the old one.
     moved = invitations_in_log(page, site, "2027-09-28")
@@ -144,7 +160,7 @@ def test_a_coordinator_books_a_meeting_and_finds_its_invitations_in_the_log(
     assert axe_violations(page) == []
 
     book(page, "2028-04-15", "13:00")  # a Saturday: refused, nothing booked
-    problem = page.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    problem = alert(page)
     assert "Datum: 2028-04-15 är inte en arbetsdag" in problem
     field = page.find_element(By.ID, f"datum-{APRIL_2028}")
     assert field.get_attribute("aria-invalid") == "true"
