@@ -18,7 +18,7 @@ def ascii_email(email: str) -> str:
 
 
 # Unicode's control characters (general category Cc: U+0000-U+001F, U+007F-U+009F) and its
-# line and paragraph separators (Zl: U+2028, Zp: U+2029); tests/unit/test_addresses.py
+# line and paragraph separators (Zl: U+2028, Zp: U+2029); tests/unit/test_header_controls.py
 # checks every code point against unicodedata.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 

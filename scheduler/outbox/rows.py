@@ -69,7 +69,8 @@ class Wanted:
         }
 
 
-# The columns a re-plan may change (Wanted.fields).
+# The columns a re-plan may change: the keys of Wanted.fields, read by the sync to compare
+# (tests/integration/test_outbox_sync.py checks that the two name the same columns).
 _CHANGEABLE = (
     "template",
     "context",

@@ -24,7 +24,7 @@ import models
 from models import Status
 from models.db import transaction
 from scheduler import outbox
-from scheduler.outbox.rows import Wanted
+from scheduler.outbox.rows import _CHANGEABLE, Wanted
 from tests.faults.harness import write_profile
 from tests.profiles import load
 
@@ -109,6 +109,11 @@ def expected(
         return (Status.CANCELLED, *before[1:4], "its moment has passed")
     keep = due == want.due_at or (due <= NOW and want.due_at <= NOW)
     return (Status.PENDING, want.template, want.recipient_name, due if keep else fields[2], None)
+
+
+def test_the_sync_reads_every_column_a_replan_may_change() -> None:
+    fields = wanted(1, "k", {"template": "a", "name": "A", "due": 0, "late": False}).fields(NOW)
+    assert set(_CHANGEABLE) == set(fields)
 
 
 @settings(
