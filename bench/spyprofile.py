@@ -11,6 +11,7 @@ one pool process. The project's own functions and a few library ones are listed.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,10 @@ from types import TracebackType
 from _common import table
 
 RATE = 100  # samples per second and process (more falls behind on a busy 2-core machine)
+# BENCH_PROFILE_CPU=1: samples only while a process is on the CPU (py-spy without --idle), so
+# the figures are CPU ms per message instead of wall ms.
+ON_CPU = os.environ.get("BENCH_PROFILE_CPU") == "1"
+KIND = "CPU time (idle left out)" if ON_CPU else "wall time (idle included)"
 PROJECT = ("worker/", "scheduler/", "models/", "samverkan/")  # as py-spy shows the files
 # The worker's start-up frames, under which everything runs.
 STARTUP = ("samverkan/cli.py", "samverkan/clierrors.py", "samverkan/cli/")
@@ -58,7 +63,8 @@ class Recording:
         log = self.output.with_suffix(".log").open("wb")
         self.process = subprocess.Popen(
             [
-                py_spy(), "record", "--pid", str(self.pid), "--subprocesses", "--idle",
+                py_spy(), "record", "--pid", str(self.pid), "--subprocesses",
+                *([] if ON_CPU else ["--idle"]),
                 "--function", "--nonblocking", "--rate", str(RATE), "--format", "raw",
                 "--output", str(self.output),
             ],
@@ -136,10 +142,10 @@ def report(path: Path, pids: list[int], messages: int, title: str, seconds: floa
             rows.append([label, f"{count * per:.2f}", _share(count, task)])
     head = (
         f"\n### Profile: {title}\n\n"
-        f"py-spy {RATE} Hz on the {len(pids)} pool processes, wall time (idle included), "
+        f"py-spy {RATE} Hz on the {len(pids)} pool processes, {KIND}, "
         f"{total:,} samples over the recording ({seconds:.1f} s from the first claim to the last "
         f"record, plus the seconds before the tick); the deliver task: {task * per:.2f} ms per "
-        f"message, the pool processes in all (idle included): {total * per:.2f} ms.\n\n"
+        f"message, the pool processes in all: {total * per:.2f} ms.\n\n"
     )
     headers = ["function (inclusive)", "ms / message", "share of the deliver task"]
     return head + table(headers, rows) + "\n"

@@ -281,10 +281,10 @@ def _record_sent(
     INSERT on SQLite. Otherwise the row is returned by its UPDATE for its invitation's record.
     `again` (after a dropped connection) first looks whether the record was written."""
     if attempt is not None and not again and records is not None:
-        statement = outbox.record_plain_send(
+        statement, parameters = outbox.record_plain_send(
             notification_id, attempt, as_of, result.reply, _ms(started), HOSTNAME
         )
-        records.execute(statement)
+        records.execute(statement, parameters)
         return
     with delivery.sessions() as session, session.begin():
         if attempt is not None and not again:
