@@ -29,8 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
+from email.policy import Policy
 from email.utils import format_datetime
+from typing import Generic, TypeVar
 
 from email_validator import EmailNotValidError
 from icalendar import Calendar
@@ -40,6 +42,7 @@ from core.errors import HeaderInjectionError as HeaderInjectionError  # re-expor
 from core.errors import PermanentDeliveryError
 from scheduler import identity
 from worker import mimepolicy
+from worker.mailers import wire_bytes
 
 INVITE_FILENAME = "inbjudan.ics"
 
@@ -128,7 +131,7 @@ def compose_message(
     PermanentDeliveryError for an address that is not syntactically valid; ValueError for a
     naive ``date`` or an ``invite_method`` that is not the invite's METHOD.
     """
-    message = EmailMessage(policy=mimepolicy.SMTP)
+    message = SharedBodyMessage(policy=mimepolicy.SMTP)
     # The same sender on every message: given as text, its parse is shared (mimepolicy).
     message["From"] = str(_mailbox("sender", sender))
     message["To"] = _mailbox("to", to)
@@ -141,7 +144,22 @@ def compose_message(
     message["Auto-Submitted"] = "auto-generated"
     for name, value in _extra_headers(headers or {}):
         _set_text_header(message, name, value)
+    if invite is not None:  # the invitation names its one recipient: a body of its own
+        _write_body(message, text, html, attachments, invite, invite_method)
+        return message
+    _shared_body(text, html, attachments).give(message)
+    return message
 
+
+def _write_body(
+    message: EmailMessage,
+    text: str,
+    html: str,
+    attachments: Sequence[Attachment],
+    invite: bytes | None = None,
+    invite_method: str = "REQUEST",
+) -> None:
+    """Give `message` its body: the text and HTML alternatives, the invitation, attachments."""
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     if invite is not None:
@@ -174,7 +192,124 @@ def compose_message(
             del part["MIME-Version"]  # the email package repeats it on parts it creates
         if part.is_multipart():
             part.set_boundary(_boundary())
-    return message
+
+
+# --- bodies without an invitation, built once -------------------------------------------------
+
+
+class SharedBodyMessage(EmailMessage):
+    """A message whose body may be one built and written before (`_Body`): ``wire_bytes``
+    then copies those bytes instead of writing the parts again, as long as nothing of the
+    body was changed since."""
+
+    body: _Body | None = None
+
+    def wire_body(self, policy: Policy) -> bytes | None:
+        """The body's bytes as `policy` writes them, or None when they must be written afresh."""
+        body = self.body
+        if body is None or policy is not mimepolicy.SMTP or not body.holds(self):
+            return None
+        return body.wire
+
+
+@dataclass(frozen=True, eq=False)
+class _Body:
+    """A body as `_write_body` makes it (`template`: a message with nothing else), built once
+    and shared by every message with the same text, HTML and attachments; `wire`: all of it
+    after the template's header block, as mimepolicy.SMTP writes it."""
+
+    template: EmailMessage
+    headers: tuple[tuple[str, object], ...]  # the template's Content-* headers
+    wire: bytes
+
+    def give(self, message: SharedBodyMessage) -> None:
+        """Make the body `message`'s own: its parts are copies (a change to one message's
+        part is not seen by another), holding the same headers and payloads."""
+        message._headers.extend(self.headers)  # type: ignore[attr-defined]
+        message._payload = [_copy_tree(part) for part in self.template.iter_parts()]  # type: ignore[attr-defined]
+        message.body = self
+
+    def holds(self, message: SharedBodyMessage) -> bool:
+        """True when `message`'s body is still this one: the same Content-* headers, and
+        every part the same headers and payload (the objects, not equal ones) as built."""
+        own = tuple(
+            item
+            for item in message._headers  # type: ignore[attr-defined]
+            if item[0].lower().startswith("content-")
+        )
+        return (
+            len(own) == len(self.headers)
+            and all(a is b for a, b in zip(own, self.headers, strict=True))
+            and message.preamble is self.template.preamble
+            and message.epilogue is self.template.epilogue
+            and _same_parts(message._payload, self.template._payload)  # type: ignore[attr-defined]
+        )
+
+
+def _copy_tree(part: MIMEPart) -> MIMEPart:
+    fresh = copy.copy(part)
+    fresh._headers = list(part._headers)  # type: ignore[attr-defined]
+    if part.is_multipart():
+        fresh._payload = [_copy_tree(child) for child in part.iter_parts()]  # type: ignore[attr-defined]
+    return fresh
+
+
+def _same_parts(mine: object, built: object) -> bool:
+    if not isinstance(built, list):
+        return mine is built
+    if not isinstance(mine, list) or len(mine) != len(built):
+        return False
+    for part, original in zip(mine, built, strict=True):
+        headers, expected = part._headers, original._headers
+        if (
+            len(headers) != len(expected)
+            or not all(a is b for a, b in zip(headers, expected, strict=True))
+            or part.preamble is not original.preamble
+            or part.epilogue is not original.epilogue
+            or not _same_parts(part._payload, original._payload)
+        ):
+            return False
+    return True
+
+
+def _shared_body(text: str, html: str, attachments: Sequence[Attachment]) -> _Body:
+    """The body for these texts and attachments, built and written once per process.
+
+    A reminder or a mailout sends the same text to every recipient of an occurrence; only
+    the top level's headers (To, Message-ID, ...) are theirs. Building and writing the parts
+    was most of the cost of such a message (docs/performance.md, phase 6). The parts are
+    never changed once built; the boundaries are the same in every message that shares them,
+    which is all a boundary needs (it must not occur inside the message)."""
+    kinds = [_attachment_type(index, attachment) for index, attachment in enumerate(attachments)]
+    key = (
+        text,
+        html,
+        *(
+            (a.sha256 or hashlib.sha256(a.content).hexdigest(), a.filename, *kind)
+            for a, kind in zip(attachments, kinds, strict=True)
+        ),
+    )
+    body = BODY_CACHE.get(key)
+    if body is None:
+        body = _new_body(text, html, attachments)
+        BODY_CACHE.put(key, body, len(body.wire) + len(text) + len(html))
+    return body
+
+
+def _new_body(text: str, html: str, attachments: Sequence[Attachment]) -> _Body:
+    template = EmailMessage(policy=mimepolicy.SMTP)
+    template["MIME-Version"] = "1.0"  # as on a message (set_content would add it otherwise)
+    _write_body(template, text, html, attachments)
+    headers = tuple(
+        item
+        for item in template._headers  # type: ignore[attr-defined]
+        if item[0].lower().startswith("content-")
+    )
+    if len(headers) + 1 != len(template._headers):  # type: ignore[attr-defined]
+        raise AssertionError("a body's top level holds only MIME-Version and Content-* headers")
+    written = wire_bytes(template, mimepolicy.SMTP)
+    # Header lines end in CRLF and none is empty: the first empty line starts the body.
+    return _Body(template, headers, written.split(b"\r\n\r\n", 1)[1])
 
 
 def _boundary() -> str:
@@ -202,52 +337,58 @@ class PrebuiltPart(EmailMessage):
 
     wire: tuple[object, bytes] | None = None  # (the payload they were made from, the body)
 
-    def wire_body(self, linesep: str) -> bytes | None:
-        """The body's bytes for ``linesep``, or None when they must be written afresh."""
-        if self.wire is None or linesep != "\r\n" or self.wire[0] is not self._payload:  # type: ignore[attr-defined]
+    def wire_body(self, policy: Policy) -> bytes | None:
+        """The body's bytes as `policy` writes them, or None when they must be written afresh."""
+        if self.wire is None or policy.linesep != "\r\n" or self.wire[0] is not self._payload:  # type: ignore[attr-defined]
             return None
         return self.wire[1]
 
 
-class _PartCache:
-    """The attachment parts of this process, least recently used first, within a budget."""
+_T = TypeVar("_T")
+
+
+class _Cache(Generic[_T]):
+    """Built parts or bodies of this process, least recently used first, within a budget."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._parts: OrderedDict[tuple[str, ...], tuple[PrebuiltPart, int]] = OrderedDict()
+        self._items: OrderedDict[tuple[object, ...], tuple[_T, int]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...]) -> PrebuiltPart | None:
+    def get(self, key: tuple[object, ...]) -> _T | None:
         with self._lock:
-            found = self._parts.get(key)
+            found = self._items.get(key)
             if found is None:
                 return None
-            self._parts.move_to_end(key)
+            self._items.move_to_end(key)
             return found[0]
 
-    def put(self, key: tuple[str, ...], part: PrebuiltPart, size: int) -> None:
+    def put(self, key: tuple[object, ...], item: _T, size: int) -> None:
         if size > self.max_bytes:
             return
         with self._lock:
-            if key in self._parts:
+            if key in self._items:
                 return
-            self._parts[key] = (part, size)
+            self._items[key] = (item, size)
             self._size += size
             while self._size > self.max_bytes:
-                _, (_, dropped) = self._parts.popitem(last=False)
+                _, (_, dropped) = self._items.popitem(last=False)
                 self._size -= dropped
 
     def clear(self) -> None:
         with self._lock:
-            self._parts.clear()
+            self._items.clear()
             self._size = 0
 
 
 # A routine's material is the same bytes for every recipient of a mailout: its part (base64
 # and the written body, about 2.8 times the file) is built once. 64 MB holds a few dozen
 # attachments of several MB each; a larger one is simply built per message.
-PART_CACHE = _PartCache(64 * 1024 * 1024)
+PART_CACHE: _Cache[PrebuiltPart] = _Cache(64 * 1024 * 1024)
+# The bodies of messages without an invitation, by their text, HTML and attachments: one a
+# routine occurrence (a reminder, a mailout) for as long as it is being sent.
+BODY_CACHE: _Cache[_Body] = _Cache(64 * 1024 * 1024)
 
 
 def _attachment_part(attachment: Attachment, maintype: str, subtype: str) -> EmailMessage:

@@ -102,7 +102,7 @@ class _Generator(email.generator.BytesGenerator):
 
     def _dispatch(self, msg: Any) -> None:
         wire_body = getattr(msg, "wire_body", None)
-        body = wire_body(self._NL) if wire_body is not None else None  # type: ignore[attr-defined]
+        body = wire_body(self.policy) if wire_body is not None else None
         if body is None:
             super()._dispatch(msg)  # type: ignore[misc]
             return

@@ -26,7 +26,7 @@ from worker.compose import (
     compose_message,
     text_charset,
 )
-from worker.compose import _PartCache as PartCache
+from worker.compose import _Cache as PartCache
 from worker.mailers import wire_bytes
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -144,7 +144,7 @@ def test_a_part_whose_payload_was_replaced_is_written_from_its_new_payload() -> 
     message = compose("anna@skola.example.se", [pdf])
     (part,) = message.iter_attachments()
     part.set_content(b"other bytes", maintype="application", subtype="pdf", filename="a.pdf")
-    assert part.wire_body("\r\n") is None  # type: ignore[attr-defined]
+    assert part.wire_body(email.policy.SMTP) is None  # type: ignore[attr-defined]
     assert attached(wire_bytes(message, email.policy.SMTP)) == [b"other bytes"]
     # The next message still gets the file, not what one message did to its copy.
     again = compose("bo@skola.example.se", [pdf])

@@ -1,0 +1,198 @@
+"""A message without an invitation shares its body with every message of the same text, HTML
+and attachments (worker.compose.BODY_CACHE): the parts are built and written once per process,
+and each message's To, Message-ID and other top-level headers are its own. Each message must
+still be, byte for byte, what the email package writes for the message built the plain way, and
+a change to one message must be written and must not reach another."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from datetime import datetime
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker import mimepolicy
+from worker.compose import (
+    BODY_CACHE,
+    PART_CACHE,
+    Address,
+    Attachment,
+    SharedBodyMessage,
+    compose_message,
+    text_charset,
+)
+from worker.mailers import wire_bytes
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+# ASCII header values: the top-level headers are the same code either way; the body is tested.
+SENDER = Address("Asa Oberg", "asa.oberg@kommun.example.se")
+SUBJECT = "Paminnelse: utvardering"
+DATE = datetime(2027, 8, 16, 7, 0, tzinfo=STOCKHOLM)
+
+
+@pytest.fixture(autouse=True)
+def empty_caches() -> Iterator[None]:
+    BODY_CACHE.clear()
+    PART_CACHE.clear()
+    yield
+    BODY_CACHE.clear()
+    PART_CACHE.clear()
+
+
+def compose(
+    number: int, text: str, html: str, files: list[Attachment] | None = None
+) -> SharedBodyMessage:
+    message = compose_message(
+        sender=SENDER,
+        to=Address("Rektor", f"rektor{number}@skola.example.se"),
+        subject=SUBJECT,
+        text=text,
+        html=html,
+        message_id=f"<{number:016x}@samverkan.kommun.example.se>",
+        date=DATE,
+        attachments=files or [],
+    )
+    assert isinstance(message, SharedBodyMessage)
+    return message
+
+
+def plain_way(number: int, text: str, html: str, files: list[Attachment]) -> EmailMessage:
+    """The same message built with the email package's own calls, nothing shared."""
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = f"{SENDER.name} <{SENDER.email}>"
+    message["To"] = HeaderAddress("Rektor", addr_spec=f"rektor{number}@skola.example.se")
+    message["Subject"] = SUBJECT
+    message["Date"] = format_datetime(DATE)
+    message["Message-ID"] = f"<{number:016x}@samverkan.kommun.example.se>"
+    message["MIME-Version"] = "1.0"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for file in files:
+        maintype, subtype = file.mime_type.split("/")
+        params = {"name": file.filename}
+        if maintype == "text":
+            params["charset"] = text_charset(file.content)
+        message.add_attachment(
+            file.content, maintype=maintype, subtype=subtype, filename=file.filename, params=params
+        )
+    for part in message.walk():
+        if part is not message:
+            del part["MIME-Version"]
+    return message
+
+
+def boundaries_of(source: EmailMessage, target: EmailMessage) -> EmailMessage:
+    """`target` with `source`'s boundaries (read from `source` only: it is not changed)."""
+    for mine, theirs in zip(source.walk(), target.walk(), strict=True):
+        if mine.is_multipart():
+            boundary = mine.get_boundary()
+            assert boundary is not None
+            theirs.set_boundary(boundary)
+    return target
+
+
+def parts(written: bytes) -> dict[str, str | bytes]:
+    parsed = email.message_from_bytes(written, policy=email.policy.default)
+    found: dict[str, str | bytes] = {}
+    for part in parsed.walk():
+        if not part.is_multipart():
+            content = part.get_content()  # type: ignore[attr-defined]
+            found[part.get_content_type()] = (
+                content.replace("\r\n", "\n") if isinstance(content, str) else content
+            )
+    return found
+
+
+TEXTS = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]).filter(lambda c: c != "\x00"),
+    max_size=300,
+).map(lambda t: t.replace("\r", "\n"))  # the email package's set_content normalises line ends
+FILES = st.lists(
+    st.builds(
+        Attachment,
+        filename=st.sampled_from(["Föräldrastöd.pdf", "a.txt", "x.bin"]),
+        content=st.binary(max_size=2000),
+        mime_type=st.sampled_from(["application/pdf", "application/octet-stream"]),
+    ),
+    max_size=2,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    text=st.one_of(TEXTS, st.just(".\nFrom here\n" + "å" * 200 + "\n. \n")),
+    html=TEXTS,
+    files=FILES,
+    recipients=st.integers(2, 3),
+)
+def test_each_message_is_written_as_the_email_package_writes_it_built_the_plain_way(
+    text: str, html: str, files: list[Attachment], recipients: int
+) -> None:
+    BODY_CACHE.clear()
+    for number in range(recipients):  # the first builds the body, the others share it
+        message = compose(number, text, html, files)
+        assert message.body is not None and message.body.holds(message)
+        assert message.wire_body(mimepolicy.SMTP) is message.body.wire  # the copy is taken
+        written = wire_bytes(message, mimepolicy.SMTP)
+        expected = boundaries_of(message, plain_way(number, text, html, files))
+        assert written == expected.as_bytes(policy=email.policy.SMTP)
+        # The email package's own writer (which knows nothing of the shared bytes), on the
+        # message itself, writes every part afresh.
+        assert written == message.as_bytes(policy=email.policy.SMTP)
+        # The policy for international addresses writes the parts' headers differently: afresh.
+        assert message.wire_body(mimepolicy.SMTPUTF8) is None
+        utf8 = wire_bytes(message, mimepolicy.SMTPUTF8)
+        assert utf8 == expected.as_bytes(policy=email.policy.SMTPUTF8)
+
+
+def test_messages_with_the_same_texts_and_files_share_one_body_and_others_do_not() -> None:
+    pdf = Attachment("a.pdf", b"%PDF-1.7 " * 500, "application/pdf")
+    first = compose(1, "Hej!\n", "<p>Hej!</p>", [pdf])
+    second = compose(2, "Hej!\n", "<p>Hej!</p>", [pdf])
+    assert first.body is second.body
+    assert first["To"] != second["To"] and first["Message-ID"] != second["Message-ID"]
+    others = [
+        compose(3, "Hej då!\n", "<p>Hej!</p>", [pdf]),
+        compose(4, "Hej!\n", "<p>Hej då!</p>", [pdf]),
+        compose(5, "Hej!\n", "<p>Hej!</p>", []),
+        compose(6, "Hej!\n", "<p>Hej!</p>", [Attachment("b.pdf", pdf.content, pdf.mime_type)]),
+        compose(7, "Hej!\n", "<p>Hej!</p>", [Attachment("a.pdf", b"other", pdf.mime_type)]),
+    ]
+    bodies = {id(message.body) for message in [first, *others]}
+    assert len(bodies) == 1 + len(others)
+    written = parts(wire_bytes(others[0], mimepolicy.SMTP))
+    assert written["text/plain"] == "Hej då!\n"
+    assert parts(wire_bytes(others[1], mimepolicy.SMTP))["text/html"] == "<p>Hej då!</p>\n"
+
+
+def test_a_change_to_one_message_is_written_and_reaches_no_other() -> None:
+    first = compose(1, "Hej!\n", "<p>Hej!</p>")
+    second = compose(2, "Hej!\n", "<p>Hej!</p>")
+    text_part = first.get_body(("plain",))
+    assert text_part is not None
+    text_part.set_content("Ändrat\n", charset="utf-8", cte="quoted-printable")
+    assert first.body is not None and not first.body.holds(first)
+    assert parts(wire_bytes(first, mimepolicy.SMTP))["text/plain"] == "Ändrat\n"
+    assert second.body is not None and second.body.holds(second)
+    assert parts(wire_bytes(second, mimepolicy.SMTP))["text/plain"] == "Hej!\n"
+    third = compose(3, "Hej!\n", "<p>Hej!</p>")
+    assert parts(wire_bytes(third, mimepolicy.SMTP))["text/plain"] == "Hej!\n"
+
+
+def test_a_new_boundary_on_one_message_is_written() -> None:
+    first = compose(1, "Hej!\n", "<p>Hej!</p>")
+    second = compose(2, "Hej!\n", "<p>Hej!</p>")
+    first.set_boundary("=_another")
+    written = wire_bytes(first, mimepolicy.SMTP)
+    assert b"--=_another\r\n" in written and written == first.as_bytes(policy=email.policy.SMTP)
+    assert second.get_boundary() != "=_another"
+    assert wire_bytes(second, mimepolicy.SMTP) == second.as_bytes(policy=email.policy.SMTP)
