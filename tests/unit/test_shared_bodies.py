@@ -196,3 +196,16 @@ def test_a_new_boundary_on_one_message_is_written() -> None:
     assert b"--=_another\r\n" in written and written == first.as_bytes(policy=email.policy.SMTP)
     assert second.get_boundary() != "=_another"
     assert wire_bytes(second, mimepolicy.SMTP) == second.as_bytes(policy=email.policy.SMTP)
+
+
+def test_a_changed_header_of_one_part_is_written_and_reaches_no_other() -> None:
+    pdf = Attachment("a.pdf", b"%PDF-1.7 " * 50, "application/pdf")
+    first = compose(1, "Hej!\n", "<p>Hej!</p>", [pdf])
+    second = compose(2, "Hej!\n", "<p>Hej!</p>", [pdf])
+    (attachment,) = first.iter_attachments()
+    attachment.replace_header("Content-Disposition", 'attachment; filename="annat.pdf"')
+    written = wire_bytes(first, mimepolicy.SMTP)
+    assert b'filename="annat.pdf"' in written
+    assert written == first.as_bytes(policy=email.policy.SMTP)
+    other = wire_bytes(second, mimepolicy.SMTP)
+    assert b"annat.pdf" not in other and other == second.as_bytes(policy=email.policy.SMTP)
