@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.contentmanager import _encode_text  # type: ignore[attr-defined]
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.policy import Policy
@@ -147,7 +148,7 @@ def compose_message(
     if invite is not None:  # the invitation names its one recipient: a body of its own
         _write_body(message, text, html, attachments, invite, invite_method)
         return message
-    _shared_body(text, html, attachments).give(message)
+    _skeleton(attachments).give(message, text, html)
     return message
 
 
@@ -198,66 +199,102 @@ def _write_body(
 
 
 class SharedBodyMessage(EmailMessage):
-    """A message whose body may be one built and written before (`_Body`): ``wire_bytes``
-    then copies those bytes instead of writing the parts again, as long as nothing of the
-    body was changed since."""
+    """A message whose body was made from a skeleton (`_Skeleton`): ``wire_bytes`` then
+    writes the body from the skeleton's bytes and the message's two encoded texts instead of
+    writing every part again, as long as nothing of the body was changed since."""
 
-    body: _Body | None = None
+    skeleton: _Skeleton | None = None
 
     def wire_body(self, policy: Policy) -> bytes | None:
         """The body's bytes as `policy` writes them, or None when they must be written afresh."""
-        body = self.body
-        if body is None or policy is not mimepolicy.SMTP or not body.holds(self):
+        skeleton = self.skeleton
+        if skeleton is None or policy is not mimepolicy.SMTP:
             return None
-        return body.wire
+        return skeleton.written(self)
+
+
+# The text parts' contents in a skeleton: one line that quoted-printable leaves as it is.
+_SENTINEL = "samverkan-text-part-7f3a9c2e"
+_SENTINEL_WRITTEN = (_SENTINEL + "\r\n").encode("ascii")
 
 
 @dataclass(frozen=True, eq=False)
-class _Body:
-    """A body as `_write_body` makes it (`template`: a message with nothing else), built once
-    and shared by every message with the same text, HTML and attachments; `wire`: all of it
-    after the template's header block, as mimepolicy.SMTP writes it."""
+class _Skeleton:
+    """A body as `_write_body` makes it for some attachments, with placeholder texts: built
+    and written once per process and shared by every message with the same attachments (a
+    reminder: none; a mailout: the routine's material). Each message gets copies of its
+    parts, with its own text and HTML encoded as `set_content` encodes them; `segments` are
+    the written body's bytes around the two texts."""
 
     template: EmailMessage
     headers: tuple[tuple[str, object], ...]  # the template's Content-* headers
-    wire: bytes
+    texts: tuple[MIMEPart, MIMEPart]  # the template's text/plain and text/html parts
+    segments: tuple[bytes, bytes, bytes]
 
-    def give(self, message: SharedBodyMessage) -> None:
-        """Make the body `message`'s own: its parts are copies (a change to one message's
-        part is not seen by another), holding the same headers and payloads."""
+    def give(self, message: SharedBodyMessage, text: str, html: str) -> None:
+        """Make this body `message`'s own, with `text` and `html`: copies of the parts (a
+        change to one message's part is not seen by another), holding the same headers and
+        payloads, except the two texts."""
         message._headers.extend(self.headers)  # type: ignore[attr-defined]
-        message._payload = [_copy_tree(part) for part in self.template.iter_parts()]  # type: ignore[attr-defined]
-        message.body = self
+        copies: dict[int, MIMEPart] = {}
+        message._payload = [_copy_tree(part, copies) for part in self.template.iter_parts()]  # type: ignore[attr-defined]
+        for part, content in zip(self.texts, (text, html), strict=True):
+            copies[id(part)]._payload = _quoted_printable(content, message.policy)  # type: ignore[attr-defined]
+        message.skeleton = self
 
-    def holds(self, message: SharedBodyMessage) -> bool:
-        """True when `message`'s body is still this one: the same Content-* headers, and
-        every part the same headers and payload (the objects, not equal ones) as built."""
+    def written(self, message: SharedBodyMessage) -> bytes | None:
+        """`message`'s body as mimepolicy.SMTP writes it, or None when it is no longer this
+        skeleton's: other Content-* headers at the top, another part, a part's headers or
+        payload changed (the objects, not equal ones), or a text no longer a string."""
         own = tuple(
             item
             for item in message._headers  # type: ignore[attr-defined]
             if item[0].lower().startswith("content-")
         )
-        return (
+        if not (
             len(own) == len(self.headers)
             and all(a is b for a, b in zip(own, self.headers, strict=True))
             and message.preamble is self.template.preamble
             and message.epilogue is self.template.epilogue
-            and _same_parts(message._payload, self.template._payload)  # type: ignore[attr-defined]
-        )
+        ):
+            return None
+        texts: list[object] = []
+        if not _same_parts(message._payload, self.template._payload, self.texts, texts):  # type: ignore[attr-defined]
+            return None
+        text, html = texts
+        if not isinstance(text, str) or not isinstance(html, str):
+            return None
+        first, middle, last = self.segments
+        return b"".join((first, _crlf(text), middle, _crlf(html), last))
 
 
-def _copy_tree(part: MIMEPart) -> MIMEPart:
+def _quoted_printable(content: str, policy: Policy) -> str:
+    """What ``set_content(content, charset="utf-8", cte="quoted-printable")`` stores as the
+    part's payload (tests/unit/test_shared_bodies.py compares the two)."""
+    return _encode_text(content, "utf-8", "quoted-printable", policy)[1]  # type: ignore[no-any-return]
+
+
+def _crlf(payload: str) -> bytes:
+    """A text part's payload as the email package's writer writes it: each line ended by
+    CRLF. A quoted-printable payload is ASCII and its lines end in LF, the last one too."""
+    return payload.replace("\n", "\r\n").encode("ascii")
+
+
+def _copy_tree(part: MIMEPart, copies: dict[int, MIMEPart]) -> MIMEPart:
     fresh = copy.copy(part)
     fresh._headers = list(part._headers)  # type: ignore[attr-defined]
+    copies[id(part)] = fresh
     if part.is_multipart():
-        fresh._payload = [_copy_tree(child) for child in part.iter_parts()]  # type: ignore[attr-defined]
+        fresh._payload = [_copy_tree(child, copies) for child in part.iter_parts()]  # type: ignore[attr-defined]
     return fresh
 
 
-def _same_parts(mine: object, built: object) -> bool:
-    if not isinstance(built, list):
-        return mine is built
-    if not isinstance(mine, list) or len(mine) != len(built):
+def _same_parts(
+    mine: object, built: object, texts: tuple[MIMEPart, ...], found: list[object]
+) -> bool:
+    """True when the parts `mine` have the headers and payloads of the parts `built`; the
+    payloads of the copies of `texts` are put in `found` instead of being compared."""
+    if not isinstance(mine, list) or not isinstance(built, list) or len(mine) != len(built):
         return False
     for part, original in zip(mine, built, strict=True):
         headers, expected = part._headers, original._headers
@@ -266,50 +303,53 @@ def _same_parts(mine: object, built: object) -> bool:
             or not all(a is b for a, b in zip(headers, expected, strict=True))
             or part.preamble is not original.preamble
             or part.epilogue is not original.epilogue
-            or not _same_parts(part._payload, original._payload)
         ):
             return False
-    return True
+        if any(original is text for text in texts):
+            found.append(part._payload)
+        elif isinstance(original._payload, list):
+            if not _same_parts(part._payload, original._payload, texts, found):
+                return False
+        elif part._payload is not original._payload:
+            return False
+    return len(found) <= len(texts)
 
 
-def _shared_body(text: str, html: str, attachments: Sequence[Attachment]) -> _Body:
-    """The body for these texts and attachments, built and written once per process.
-
-    A reminder or a mailout sends the same text to every recipient of an occurrence; only
-    the top level's headers (To, Message-ID, ...) are theirs. Building and writing the parts
-    was most of the cost of such a message (docs/performance.md, phase 6). The parts are
-    never changed once built; the boundaries are the same in every message that shares them,
-    which is all a boundary needs (it must not occur inside the message)."""
+def _skeleton(attachments: Sequence[Attachment]) -> _Skeleton:
+    """The skeleton for these attachments, built and written once per process."""
     kinds = [_attachment_type(index, attachment) for index, attachment in enumerate(attachments)]
-    key = (
-        text,
-        html,
-        *(
-            (a.sha256 or hashlib.sha256(a.content).hexdigest(), a.filename, *kind)
-            for a, kind in zip(attachments, kinds, strict=True)
-        ),
+    key = tuple(
+        (a.sha256 or hashlib.sha256(a.content).hexdigest(), a.filename, *kind)
+        for a, kind in zip(attachments, kinds, strict=True)
     )
-    body = BODY_CACHE.get(key)
-    if body is None:
-        body = _new_body(text, html, attachments)
-        BODY_CACHE.put(key, body, len(body.wire) + len(text) + len(html))
-    return body
+    skeleton = SKELETONS.get(key)
+    if skeleton is None:
+        skeleton = _new_skeleton(attachments)
+        SKELETONS.put(key, skeleton, sum(map(len, skeleton.segments)))
+    return skeleton
 
 
-def _new_body(text: str, html: str, attachments: Sequence[Attachment]) -> _Body:
+def _new_skeleton(attachments: Sequence[Attachment]) -> _Skeleton:
     template = EmailMessage(policy=mimepolicy.SMTP)
     template["MIME-Version"] = "1.0"  # as on a message (set_content would add it otherwise)
-    _write_body(template, text, html, attachments)
+    _write_body(template, _SENTINEL, _SENTINEL, attachments)
     headers = tuple(
         item
         for item in template._headers  # type: ignore[attr-defined]
         if item[0].lower().startswith("content-")
     )
-    if len(headers) + 1 != len(template._headers):  # type: ignore[attr-defined]
-        raise AssertionError("a body's top level holds only MIME-Version and Content-* headers")
+    plain, html = template.get_body(("plain",)), template.get_body(("html",))
     written = wire_bytes(template, mimepolicy.SMTP)
     # Header lines end in CRLF and none is empty: the first empty line starts the body.
-    return _Body(template, headers, written.split(b"\r\n\r\n", 1)[1])
+    segments = written.split(b"\r\n\r\n", 1)[1].split(_SENTINEL_WRITTEN)
+    if (
+        len(headers) + 1 != len(template._headers)  # type: ignore[attr-defined]
+        or plain is None
+        or html is None
+        or len(segments) != 3
+    ):
+        raise AssertionError("a skeleton is MIME-Version, Content-* headers and two texts")
+    return _Skeleton(template, headers, (plain, html), (segments[0], segments[1], segments[2]))
 
 
 def _boundary() -> str:
@@ -386,9 +426,9 @@ class _Cache(Generic[_T]):
 # and the written body, about 2.8 times the file) is built once. 64 MB holds a few dozen
 # attachments of several MB each; a larger one is simply built per message.
 PART_CACHE: _Cache[PrebuiltPart] = _Cache(64 * 1024 * 1024)
-# The bodies of messages without an invitation, by their text, HTML and attachments: one a
-# routine occurrence (a reminder, a mailout) for as long as it is being sent.
-BODY_CACHE: _Cache[_Body] = _Cache(64 * 1024 * 1024)
+# The skeletons of bodies without an invitation, by their attachments: one for all messages
+# without any, one for each routine's material.
+SKELETONS: _Cache[_Skeleton] = _Cache(64 * 1024 * 1024)
 
 
 def _attachment_part(attachment: Attachment, maintype: str, subtype: str) -> EmailMessage:

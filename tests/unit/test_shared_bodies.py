@@ -1,8 +1,9 @@
-"""A message without an invitation shares its body with every message of the same text, HTML
-and attachments (worker.compose.BODY_CACHE): the parts are built and written once per process,
-and each message's To, Message-ID and other top-level headers are its own. Each message must
-still be, byte for byte, what the email package writes for the message built the plain way, and
-a change to one message must be written and must not reach another."""
+"""A message without an invitation is made from a skeleton shared by every message with the
+same attachments (worker.compose.SKELETONS): the parts are built and written once per process,
+and each message gets copies of them with its own text and HTML, encoded as the email package
+encodes them. Each message must still be, byte for byte, what the email package writes for the
+message built the plain way, and a change to one message must be written and must not reach
+another."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from hypothesis import strategies as st
 
 from worker import mimepolicy
 from worker.compose import (
-    BODY_CACHE,
     PART_CACHE,
+    SKELETONS,
     Address,
     Attachment,
     SharedBodyMessage,
@@ -40,10 +41,10 @@ DATE = datetime(2027, 8, 16, 7, 0, tzinfo=STOCKHOLM)
 
 @pytest.fixture(autouse=True)
 def empty_caches() -> Iterator[None]:
-    BODY_CACHE.clear()
+    SKELETONS.clear()
     PART_CACHE.clear()
     yield
-    BODY_CACHE.clear()
+    SKELETONS.clear()
     PART_CACHE.clear()
 
 
@@ -115,7 +116,7 @@ def parts(written: bytes) -> dict[str, str | bytes]:
 TEXTS = st.text(
     st.characters(codec="utf-8", exclude_categories=["Cs"]).filter(lambda c: c != "\x00"),
     max_size=300,
-).map(lambda t: t.replace("\r", "\n"))  # the email package's set_content normalises line ends
+)
 FILES = st.lists(
     st.builds(
         Attachment,
@@ -137,41 +138,46 @@ FILES = st.lists(
 def test_each_message_is_written_as_the_email_package_writes_it_built_the_plain_way(
     text: str, html: str, files: list[Attachment], recipients: int
 ) -> None:
-    BODY_CACHE.clear()
-    for number in range(recipients):  # the first builds the body, the others share it
-        message = compose(number, text, html, files)
-        assert message.body is not None and message.body.holds(message)
-        assert message.wire_body(mimepolicy.SMTP) is message.body.wire  # the copy is taken
+    SKELETONS.clear()
+    for number in range(recipients):  # the first builds the skeleton, the others share it
+        # Each recipient's texts are their own (a greeting by name), or all the same.
+        mine = text + f"Hej rektor {number}!\n" * (number % 2)
+        message = compose(number, mine, html, files)
         written = wire_bytes(message, mimepolicy.SMTP)
-        expected = boundaries_of(message, plain_way(number, text, html, files))
+        assert message.wire_body(mimepolicy.SMTP) == written.split(b"\r\n\r\n", 1)[1]
+        expected = boundaries_of(message, plain_way(number, mine, html, files))
         assert written == expected.as_bytes(policy=email.policy.SMTP)
-        # The email package's own writer (which knows nothing of the shared bytes), on the
+        # The email package's own writer (which knows nothing of the skeleton), on the
         # message itself, writes every part afresh.
         assert written == message.as_bytes(policy=email.policy.SMTP)
         # The policy for international addresses writes the parts' headers differently: afresh.
         assert message.wire_body(mimepolicy.SMTPUTF8) is None
         utf8 = wire_bytes(message, mimepolicy.SMTPUTF8)
         assert utf8 == expected.as_bytes(policy=email.policy.SMTPUTF8)
+        lines = mine.encode("utf-8").splitlines()  # as set_content splits them
+        assert parts(written)["text/plain"] == (b"\n".join(lines) + b"\n").decode("utf-8")
 
 
-def test_messages_with_the_same_texts_and_files_share_one_body_and_others_do_not() -> None:
+def test_messages_with_the_same_attachments_share_one_skeleton_and_others_do_not() -> None:
     pdf = Attachment("a.pdf", b"%PDF-1.7 " * 500, "application/pdf")
-    first = compose(1, "Hej!\n", "<p>Hej!</p>", [pdf])
-    second = compose(2, "Hej!\n", "<p>Hej!</p>", [pdf])
-    assert first.body is second.body
+    first = compose(1, "Hej Anna!\n", "<p>Hej Anna!</p>", [pdf])
+    second = compose(2, "Hej Bo!\n", "<p>Hej Bo!</p>", [pdf])
+    assert first.skeleton is not None and first.skeleton is second.skeleton
     assert first["To"] != second["To"] and first["Message-ID"] != second["Message-ID"]
+    assert parts(wire_bytes(first, mimepolicy.SMTP))["text/plain"] == "Hej Anna!\n"
+    assert parts(wire_bytes(second, mimepolicy.SMTP))["text/html"] == "<p>Hej Bo!</p>\n"
     others = [
-        compose(3, "Hej då!\n", "<p>Hej!</p>", [pdf]),
-        compose(4, "Hej!\n", "<p>Hej då!</p>", [pdf]),
         compose(5, "Hej!\n", "<p>Hej!</p>", []),
         compose(6, "Hej!\n", "<p>Hej!</p>", [Attachment("b.pdf", pdf.content, pdf.mime_type)]),
         compose(7, "Hej!\n", "<p>Hej!</p>", [Attachment("a.pdf", b"other", pdf.mime_type)]),
+        compose(8, "Hej!\n", "<p>Hej!</p>", [pdf, pdf]),
     ]
-    bodies = {id(message.body) for message in [first, *others]}
-    assert len(bodies) == 1 + len(others)
-    written = parts(wire_bytes(others[0], mimepolicy.SMTP))
-    assert written["text/plain"] == "Hej då!\n"
-    assert parts(wire_bytes(others[1], mimepolicy.SMTP))["text/html"] == "<p>Hej då!</p>\n"
+    skeletons = {id(message.skeleton) for message in [first, *others]}
+    assert len(skeletons) == 1 + len(others)
+    (attached,) = email.message_from_bytes(
+        wire_bytes(others[2], mimepolicy.SMTP), policy=email.policy.default
+    ).iter_attachments()
+    assert attached.get_content() == b"other"  # type: ignore[attr-defined]
 
 
 def test_a_change_to_one_message_is_written_and_reaches_no_other() -> None:
@@ -180,9 +186,9 @@ def test_a_change_to_one_message_is_written_and_reaches_no_other() -> None:
     text_part = first.get_body(("plain",))
     assert text_part is not None
     text_part.set_content("Ändrat\n", charset="utf-8", cte="quoted-printable")
-    assert first.body is not None and not first.body.holds(first)
+    assert first.wire_body(mimepolicy.SMTP) is None  # written afresh
     assert parts(wire_bytes(first, mimepolicy.SMTP))["text/plain"] == "Ändrat\n"
-    assert second.body is not None and second.body.holds(second)
+    assert second.wire_body(mimepolicy.SMTP) is not None
     assert parts(wire_bytes(second, mimepolicy.SMTP))["text/plain"] == "Hej!\n"
     third = compose(3, "Hej!\n", "<p>Hej!</p>")
     assert parts(wire_bytes(third, mimepolicy.SMTP))["text/plain"] == "Hej!\n"
