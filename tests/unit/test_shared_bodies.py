@@ -215,3 +215,18 @@ def test_a_changed_header_of_one_part_is_written_and_reaches_no_other() -> None:
     assert written == first.as_bytes(policy=email.policy.SMTP)
     other = wire_bytes(second, mimepolicy.SMTP)
     assert b"annat.pdf" not in other and other == second.as_bytes(policy=email.policy.SMTP)
+
+
+def test_a_payload_replaced_in_one_part_is_written_and_reaches_no_other() -> None:
+    pdf = Attachment("a.pdf", b"%PDF-1.7 " * 50, "application/pdf")
+    first = compose(1, "Hej!\n", "<p>Hej!</p>", [pdf])
+    second = compose(2, "Hej!\n", "<p>Hej!</p>", [pdf])
+    (attachment,) = first.iter_attachments()
+    attachment.set_payload("b3RoZXI=\n")  # only the payload: "other", base64
+    written = wire_bytes(first, mimepolicy.SMTP)
+    assert written == first.as_bytes(policy=email.policy.SMTP)
+    (found,) = email.message_from_bytes(written, policy=email.policy.default).iter_attachments()
+    assert found.get_content() == b"other"  # type: ignore[attr-defined]
+    other = wire_bytes(second, mimepolicy.SMTP)
+    (kept,) = email.message_from_bytes(other, policy=email.policy.default).iter_attachments()
+    assert kept.get_content() == pdf.content  # type: ignore[attr-defined]
