@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import smtplib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
@@ -42,6 +43,18 @@ def make_message(
     message["Message-ID"] = message_id or make_msgid(domain="samverkan.test")
     message.set_content(body)
     return message
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[SmtpRecorder]:
+    """The plain test server, offering PIPELINING (as every common relay does) or not: each
+    test here runs against both, since the mailer sends the envelope differently."""
+    server = SmtpRecorder(pipelining=request.param)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -445,3 +458,67 @@ def test_file_mailer_without_a_date_raises_permanent_error(tmp_path: Path) -> No
         FileMailer(tmp_path).send(make_message(date=None))
 
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "error"),
+    [
+        (451, "4.3.0 Try again later", TransientDeliveryError),
+        (421, "4.3.2 Service shutting down", TransientDeliveryError),  # and closes
+        (550, "5.7.1 Sender not allowed", PermanentDeliveryError),
+    ],
+)
+def test_a_refusal_of_the_sender_is_classified_by_its_code_and_nothing_is_sent(
+    smtp_server: SmtpRecorder,
+    mailer: SmtpMailer,
+    code: int,
+    text: str,
+    error: type[Exception],
+) -> None:
+    smtp_server.fail_all(code, text, commands=["MAIL"])
+
+    with pytest.raises(error) as caught:
+        mailer.send(make_message())
+
+    assert getattr(caught.value, "smtp_code", None) == code
+    assert getattr(caught.value, "reply", None) == f"{code} {text}"
+    smtp_server.recover()
+    mailer.send(make_message(subject="igen"))
+    assert subjects(smtp_server) == ["igen"]
+
+
+def test_a_421_to_the_recipient_keeps_its_code_though_the_connection_closed(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer
+) -> None:
+    smtp_server.fail_all(421, "4.3.2 Service shutting down", commands=["RCPT"])
+    with pytest.raises(TransientDeliveryError) as caught:
+        mailer.send(make_message())
+    assert caught.value.smtp_code == 421
+    assert caught.value.reply == "421 4.3.2 Service shutting down"
+    assert smtp_server.received == []
+
+
+def test_with_pipelining_the_envelope_goes_in_one_write_and_the_message_in_another(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailer.send(make_message(subject="först"))  # connected, greeted
+    writes: list[bytes] = []
+    send = smtplib.SMTP.send
+
+    def counted(self: smtplib.SMTP, data: bytes | str) -> None:
+        writes.append(data.encode() if isinstance(data, str) else data)
+        send(self, data)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", counted)
+    mailer.send(make_message(subject="sedan"))
+
+    commands = [w.split(b" ", 1)[0].strip().upper() for w in writes if len(w) < 200]
+    if smtp_server.pipelining:
+        assert len(writes) == 2
+        group = writes[0].upper()
+        assert group.startswith(b"MAIL FROM:") and group.endswith(b"\r\nDATA\r\n")
+        assert b"\r\nRCPT TO:" in group
+    else:
+        assert len(writes) == 4 and commands[:3] == [b"MAIL", b"RCPT", b"DATA"]
+    assert writes[-1].endswith(b"\r\n.\r\n")
+    assert subjects(smtp_server) == ["först", "sedan"]
