@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import smtplib
+import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import PermanentDeliveryError, TransientDeliveryError
+from core.settings import SmtpConfig
 from tests.fixtures.smtp import SmtpRecorder, TlsCert
 from worker.mailers import FileMailer
 from worker.smtp_mailer import SmtpMailer
@@ -522,3 +525,52 @@ def test_with_pipelining_the_envelope_goes_in_one_write_and_the_message_in_anoth
         assert len(writes) == 4 and commands[:3] == [b"MAIL", b"RCPT", b"DATA"]
     assert writes[-1].endswith(b"\r\n.\r\n")
     assert subjects(smtp_server) == ["först", "sedan"]
+
+
+class _Scripted:
+    """A one-connection SMTP server on a free port that offers PIPELINING and answers the
+    envelope's group with `group` (whole reply lines), then closes: what a server shutting
+    down does when it answers the first command with 421 and leaves the rest unanswered."""
+
+    def __init__(self, group: bytes) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.group = group
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            lines.readline()  # EHLO
+            conn.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            command = lines.readline()  # MAIL, with RCPT and DATA in the same write
+            assert command.upper().startswith(b"MAIL FROM:")
+            conn.sendall(self.group)
+        self.listener.close()
+
+
+@pytest.mark.parametrize(
+    ("group", "code", "error"),
+    [
+        (b"421 4.3.2 Shutting down\r\n", 421, TransientDeliveryError),
+        (b"550 5.7.1 Sender not allowed\r\n", 550, PermanentDeliveryError),
+        (b"250 2.1.0 Ok\r\n452 4.5.3 Too many recipients\r\n", 452, TransientDeliveryError),
+        (b"250 2.1.0 Ok\r\n550 5.1.1 No such user\r\n", 550, PermanentDeliveryError),
+    ],
+)
+def test_a_refusal_in_a_pipelined_group_keeps_its_code_when_the_server_then_closes(
+    group: bytes, code: int, error: type[Exception]
+) -> None:
+    server = _Scripted(group)
+    mailer = SmtpMailer(
+        SmtpConfig(host="127.0.0.1", port=server.port, timeout=5), local_hostname="worker.test"
+    )
+    try:
+        with pytest.raises(error) as caught:
+            mailer.send(make_message())
+    finally:
+        mailer.close()
+        server.thread.join(5)
+    assert getattr(caught.value, "smtp_code", None) == code
