@@ -246,14 +246,8 @@ class _Skeleton:
         """`message`'s body as mimepolicy.SMTP writes it, or None when it is no longer this
         skeleton's: other Content-* headers at the top, another part, a part's headers or
         payload changed (the objects, not equal ones), or a text no longer a string."""
-        own = tuple(
-            item
-            for item in message._headers  # type: ignore[attr-defined]
-            if item[0].lower().startswith("content-")
-        )
         if not (
-            len(own) == len(self.headers)
-            and all(a is b for a, b in zip(own, self.headers, strict=True))
+            _same_objects(_content_headers(message), self.headers)
             and message.preamble is self.template.preamble
             and message.epilogue is self.template.epilogue
         ):
@@ -297,10 +291,8 @@ def _same_parts(
     if not isinstance(mine, list) or not isinstance(built, list) or len(mine) != len(built):
         return False
     for part, original in zip(mine, built, strict=True):
-        headers, expected = part._headers, original._headers
         if (
-            len(headers) != len(expected)
-            or not all(a is b for a, b in zip(headers, expected, strict=True))
+            not _same_objects(part._headers, original._headers)
             or part.preamble is not original.preamble
             or part.epilogue is not original.epilogue
         ):
@@ -312,7 +304,21 @@ def _same_parts(
                 return False
         elif part._payload is not original._payload:
             return False
-    return len(found) <= len(texts)
+    return True
+
+
+def _same_objects(mine: Sequence[object], built: Sequence[object]) -> bool:
+    """True when `mine` holds the very objects of `built`, in order (equal ones are not)."""
+    return len(mine) == len(built) and all(a is b for a, b in zip(mine, built, strict=True))
+
+
+def _content_headers(message: EmailMessage) -> tuple[tuple[str, object], ...]:
+    """The Content-* headers of `message`'s top level: what its body is written from."""
+    return tuple(
+        item
+        for item in message._headers  # type: ignore[attr-defined]
+        if item[0].lower().startswith("content-")
+    )
 
 
 def _skeleton(attachments: Sequence[Attachment]) -> _Skeleton:
@@ -333,11 +339,7 @@ def _new_skeleton(attachments: Sequence[Attachment]) -> _Skeleton:
     template = EmailMessage(policy=mimepolicy.SMTP)
     template["MIME-Version"] = "1.0"  # as on a message (set_content would add it otherwise)
     _write_body(template, _SENTINEL, _SENTINEL, attachments)
-    headers = tuple(
-        item
-        for item in template._headers  # type: ignore[attr-defined]
-        if item[0].lower().startswith("content-")
-    )
+    headers = _content_headers(template)
     plain, html = template.get_body(("plain",)), template.get_body(("html",))
     written = wire_bytes(template, mimepolicy.SMTP)
     # Header lines end in CRLF and none is empty: the first empty line starts the body.

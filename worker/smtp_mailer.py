@@ -141,15 +141,11 @@ class SmtpMailer:
             conn, _ = self._checkout()
             mail = _start(conn, envelope)
         if mail.pipelined:
-            _pipelined_replies(conn, envelope, mail)
+            replies = _pipelined_replies(conn, envelope, mail)
         else:
-            _expect_mail(envelope, mail.code, mail.text)
-            code, text = conn.rcpt(envelope.recipient)
-            if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({envelope.recipient: (code, text)})
-            code, text = conn.docmd("data")
-            if code != 354:
-                raise smtplib.SMTPDataError(code, text)
+            replies = _one_at_a_time(conn, envelope, mail)
+        if replies[2][0] != 354:  # DATA
+            raise smtplib.SMTPDataError(*replies[2])
         code, text = _data(conn, envelope.stuffed)
         if code != 250:
             raise smtplib.SMTPDataError(code, text)
@@ -265,11 +261,14 @@ def dot_stuffed(data: bytes) -> bytes:
     return stuffed + b".\r\n"
 
 
-def _data(conn: smtplib.SMTP, stuffed: bytes) -> tuple[int, bytes]:
+def _data(conn: smtplib.SMTP, stuffed: bytes) -> _Reply:
     """What smtplib's `data()` does after the server's 354: send `stuffed` (already
     dot-stuffed and terminated) and read the reply."""
     conn.send(stuffed)
     return conn.getreply()
+
+
+_Reply = tuple[int, bytes]  # an SMTP reply: code and text
 
 
 @dataclass(frozen=True)
@@ -302,38 +301,43 @@ def _start(conn: smtplib.SMTP, envelope: _Envelope) -> _Mail:
     return _Mail(code, text, pipelined=True)
 
 
-def _pipelined_replies(conn: smtplib.SMTP, envelope: _Envelope, mail: _Mail) -> None:
+def _one_at_a_time(conn: smtplib.SMTP, envelope: _Envelope, mail: _Mail) -> list[_Reply]:
+    """RCPT after MAIL was accepted, then DATA after RCPT was: the replies to the three."""
+    replies = [(mail.code, mail.text)]
+    _raise_refusal(envelope, replies)
+    replies.append(conn.rcpt(envelope.recipient))
+    _raise_refusal(envelope, replies)
+    replies.append(conn.docmd("data"))
+    return replies
+
+
+def _pipelined_replies(conn: smtplib.SMTP, envelope: _Envelope, mail: _Mail) -> list[_Reply]:
     """Read the replies to the pipelined RCPT and DATA, and raise for the first refusal, as
-    the commands one at a time would: MAIL, then RCPT, then DATA. Every reply of the group
-    is read first (RFC 2920 3.1); when the connection ends before all came (a 421 closes
-    it), the first refusal read is what is raised. A server that accepted DATA after
-    refusing MAIL or RCPT gets an empty message, which it refuses for want of a recipient."""
-    replies: list[tuple[int, bytes]] = [(mail.code, mail.text)]
+    the commands one at a time would: MAIL, then RCPT (DATA's reply is the caller's). Every
+    reply of the group is read first (RFC 2920 3.1); when the connection ends before all came
+    (a 421 closes it), the first refusal read is what is raised. A server that accepted DATA
+    after refusing MAIL or RCPT gets an empty message, which it refuses for want of a
+    recipient."""
+    replies = [(mail.code, mail.text)]
     try:
         replies.append(conn.getreply())  # RCPT
         replies.append(conn.getreply())  # DATA
     except SMTP_FAULTS:
         _raise_refusal(envelope, replies)
         raise
-    if _refused(replies) and replies[2][0] == 354:
-        with contextlib.suppress(*SMTP_FAULTS):
-            _data(conn, b".\r\n")
-    _raise_refusal(envelope, replies)
-    if replies[2][0] != 354:
-        raise smtplib.SMTPDataError(*replies[2])
+    try:
+        _raise_refusal(envelope, replies)
+    except smtplib.SMTPException:
+        if replies[2][0] == 354:
+            with contextlib.suppress(*SMTP_FAULTS):
+                _data(conn, b".\r\n")
+        raise
+    return replies
 
 
-def _refused(replies: list[tuple[int, bytes]]) -> bool:
-    return replies[0][0] != 250 or (len(replies) > 1 and replies[1][0] not in (250, 251))
-
-
-def _raise_refusal(envelope: _Envelope, replies: list[tuple[int, bytes]]) -> None:
+def _raise_refusal(envelope: _Envelope, replies: list[_Reply]) -> None:
     """Raise what MAIL's or RCPT's reply among `replies` refused, as the command alone would."""
-    _expect_mail(envelope, *replies[0])
+    if replies[0][0] != 250:
+        raise smtplib.SMTPSenderRefused(*replies[0], envelope.sender)
     if len(replies) > 1 and replies[1][0] not in (250, 251):
         raise smtplib.SMTPRecipientsRefused({envelope.recipient: replies[1]})
-
-
-def _expect_mail(envelope: _Envelope, code: int, text: bytes) -> None:
-    if code != 250:
-        raise smtplib.SMTPSenderRefused(code, text, envelope.sender)

@@ -246,20 +246,24 @@ def test_a_421_that_closes_the_connection_raises_transient_error_and_the_next_se
 
 
 @pytest.mark.parametrize(
-    ("code", "text", "error"),
+    ("command", "code", "text", "error"),
     [
-        (452, "4.3.1 Insufficient system storage", TransientDeliveryError),
-        (554, "5.7.1 Message rejected as spam", PermanentDeliveryError),
+        ("DATA", 452, "4.3.1 Insufficient system storage", TransientDeliveryError),
+        ("DATA", 554, "5.7.1 Message rejected as spam", PermanentDeliveryError),
+        ("MAIL", 451, "4.3.0 Try again later", TransientDeliveryError),
+        ("MAIL", 421, "4.3.2 Service shutting down", TransientDeliveryError),  # and closes
+        ("MAIL", 550, "5.7.1 Sender not allowed", PermanentDeliveryError),
     ],
 )
-def test_a_refusal_after_data_is_classified_by_its_code(
+def test_a_refusal_of_the_sender_or_after_data_is_classified_by_its_code_and_nothing_is_sent(
     smtp_server: SmtpRecorder,
     mailer: SmtpMailer,
+    command: str,
     code: int,
     text: str,
     error: type[Exception],
 ) -> None:
-    smtp_server.fail_all(code, text, commands=["DATA"])
+    smtp_server.fail_all(code, text, commands=[command])
 
     with pytest.raises(error) as caught:
         mailer.send(make_message())
@@ -267,6 +271,9 @@ def test_a_refusal_after_data_is_classified_by_its_code(
     assert getattr(caught.value, "smtp_code", None) == code
     assert getattr(caught.value, "reply", None) == f"{code} {text}"
     assert smtp_server.received == []
+    smtp_server.recover()
+    mailer.send(make_message(subject="igen"))
+    assert subjects(smtp_server) == ["igen"]
 
 
 def test_a_refused_connection_raises_transient_error(
@@ -461,33 +468,6 @@ def test_file_mailer_without_a_date_raises_permanent_error(tmp_path: Path) -> No
         FileMailer(tmp_path).send(make_message(date=None))
 
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize(
-    ("code", "text", "error"),
-    [
-        (451, "4.3.0 Try again later", TransientDeliveryError),
-        (421, "4.3.2 Service shutting down", TransientDeliveryError),  # and closes
-        (550, "5.7.1 Sender not allowed", PermanentDeliveryError),
-    ],
-)
-def test_a_refusal_of_the_sender_is_classified_by_its_code_and_nothing_is_sent(
-    smtp_server: SmtpRecorder,
-    mailer: SmtpMailer,
-    code: int,
-    text: str,
-    error: type[Exception],
-) -> None:
-    smtp_server.fail_all(code, text, commands=["MAIL"])
-
-    with pytest.raises(error) as caught:
-        mailer.send(make_message())
-
-    assert getattr(caught.value, "smtp_code", None) == code
-    assert getattr(caught.value, "reply", None) == f"{code} {text}"
-    smtp_server.recover()
-    mailer.send(make_message(subject="igen"))
-    assert subjects(smtp_server) == ["igen"]
 
 
 def test_a_421_to_the_recipient_keeps_its_code_though_the_connection_closed(
