@@ -43,6 +43,7 @@ from core.errors import HeaderInjectionError as HeaderInjectionError  # re-expor
 from core.errors import PermanentDeliveryError
 from scheduler import identity
 from worker import mimepolicy
+from worker.headers import set_recipient, set_text_header
 from worker.mailers import wire_bytes
 
 INVITE_FILENAME = "inbjudan.ics"
@@ -135,16 +136,18 @@ def compose_message(
     message = SharedBodyMessage(policy=mimepolicy.SMTP)
     # The same sender on every message: given as text, its parse is shared (mimepolicy).
     message["From"] = str(_mailbox("sender", sender))
-    message["To"] = _mailbox("to", to)
+    # Written here, not parsed and folded by the email package: its own for every recipient.
+    set_recipient(message, "To", to.name, _checked_email("to", to))
     if reply_to is not None:
         message["Reply-To"] = str(_mailbox("reply_to", reply_to))
-    _set_text_header(message, "Subject", _header_value("subject", subject))
+    set_text_header(message, "Subject", _header_value("subject", subject))
     message["Date"] = _date(date)
-    message["Message-ID"] = _message_id(message_id)
+    # One line as checked (`_MESSAGE_ID`): written as it is, as the email package would.
+    message.set_raw("Message-ID", _message_id(message_id))
     message["MIME-Version"] = "1.0"
     message["Auto-Submitted"] = "auto-generated"
     for name, value in _extra_headers(headers or {}):
-        _set_text_header(message, name, value)
+        set_text_header(message, name, value)
     if invite is not None:  # the invitation names its one recipient: a body of its own
         _write_body(message, text, html, attachments, invite, invite_method)
         return message
@@ -468,68 +471,6 @@ def _new_attachment_part(attachment: Attachment, maintype: str, subtype: str) ->
     return part
 
 
-# --- unstructured headers ---------------------------------------------------------------------
-
-_MAX_LINE = 78  # RFC 5322 "SHOULD"; what email.policy.SMTP folds at
-_EW_PREFIX, _EW_SUFFIX = "=?utf-8?q?", "?="
-_EW_PAYLOAD = 75 - len(_EW_PREFIX) - len(_EW_SUFFIX)  # RFC 2047: an encoded word <= 75 chars
-_Q_LITERAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
-
-
-def _set_text_header(message: EmailMessage, name: str, value: str) -> None:
-    """Set an unstructured header (Subject, extra headers) so that it survives being written.
-
-    Plain ASCII values go through the email package as usual. For other values its folder
-    (CPython 3.11, gh-144156) can put the space between two words *between* two encoded
-    words, where RFC 2047 decoders drop it ("Ärenden; Östra" arrives as "Ärenden;Östra").
-    So these are encoded here: RFC 2047 Q encoded words, every space inside a word, one word
-    per line, each line within 78 characters, stored as is; email.policy.SMTP and SMTPUTF8
-    write such lines unchanged, and reading the header back decodes it.
-    """
-    if value.isascii() and "=?" not in value:  # "=?" would be decoded as an encoded word
-        message[name] = value
-        return
-    first_room = _MAX_LINE - len(name) - len(": ") - len(_EW_PREFIX) - len(_EW_SUFFIX)
-    if first_room < len("=XX") * 4:  # not even one character fits after a long name
-        chunks = ["", *_q_chunks(value, _EW_PAYLOAD, _EW_PAYLOAD)]
-    else:
-        chunks = _q_chunks(value, min(first_room, _EW_PAYLOAD), _EW_PAYLOAD)
-    words = [f"{_EW_PREFIX}{chunk}{_EW_SUFFIX}" if chunk else "" for chunk in chunks]
-    message.set_raw(name, "\r\n ".join(words))
-
-
-def _q_char(char: str) -> str:
-    if char == " ":
-        return "_"
-    if char in _Q_LITERAL:
-        return char
-    return "".join(f"={byte:02X}" for byte in char.encode("utf-8"))
-
-
-def _q_chunks(value: str, first_limit: int, limit: int) -> list[str]:
-    """Q-encode ``value`` in chunks of at most ``first_limit``, then ``limit``, characters.
-
-    A chunk ends after a space where possible (so a decoder that wrongly keeps the folding
-    whitespace shows a double space rather than a space inside a word); a character's
-    bytes are never split.
-    """
-    chunks: list[str] = []
-    current: list[str] = []  # encoded characters of the chunk being filled
-    after_space = 0  # len(current) just after its last space; 0: no space in current
-    room = first_limit
-    for char in value:
-        piece = _q_char(char)
-        while current and sum(map(len, current)) + len(piece) > room:
-            cut = after_space or len(current)
-            chunks.append("".join(current[:cut]))
-            current, after_space, room = current[cut:], 0, limit
-        current.append(piece)
-        if char == " ":
-            after_space = len(current)
-    chunks.append("".join(current))
-    return chunks
-
-
 # --- checks -----------------------------------------------------------------------------------
 
 
@@ -540,15 +481,21 @@ def _header_value(field: str, value: str) -> str:
 
 
 def _mailbox(field: str, address: Address) -> HeaderAddress:
+    return HeaderAddress(
+        display_name=address.name.strip(), addr_spec=_checked_email(field, address)
+    )
+
+
+def _checked_email(field: str, address: Address) -> str:
+    """The address in its ASCII form, its name and address checked for control characters."""
     _header_value(f"{field}.name", address.name)
     _header_value(f"{field}.email", address.email)
     try:
-        checked = ascii_email(address.email)
+        return ascii_email(address.email)
     except EmailNotValidError as error:
         raise PermanentDeliveryError(
             f"{field}.email is not a valid e-mail address ({address.email!r}): {error}"
         ) from None
-    return HeaderAddress(display_name=address.name.strip(), addr_spec=checked)
 
 
 def _date(date: datetime) -> str:

@@ -77,14 +77,26 @@ def envelope_sender(message: EmailMessage) -> str:
 
 
 def _single_address(message: EmailMessage, header: str) -> str:
-    values = message.get_all(header) or []
-    pairs = getaddresses([str(value) for value in values])
-    addresses = [address for _, address in pairs if address]
-    if len(addresses) != 1 or not _looks_like_address(addresses[0]):
+    # The values as stored, not parsed into header objects: a header written already folded
+    # (worker.headers.set_recipient: To) would be parsed again on every read. Only the
+    # address is taken, and an encoded word in a display name never holds one (RFC 2047 5).
+    wanted = header.lower()
+    values = [_unfolded(value) for name, value in message.raw_items() if name.lower() == wanted]
+    addresses = [address for _, address in getaddresses(values) if address]
+    # The error names the header and what is wrong, never its value (a person's name).
+    if len(addresses) != 1:
         raise PermanentDeliveryError(
-            f"{header} must hold exactly one valid address, not {', '.join(map(str, values))!r}"
+            f"{header} must hold exactly one address, not {len(addresses)}"
+        )
+    if not _looks_like_address(addresses[0]):
+        raise PermanentDeliveryError(
+            f"{header} holds no valid address (one with an @, without spaces, < or >)"
         )
     return addresses[0]
+
+
+def _unfolded(value: object) -> str:
+    return str(value).replace("\r\n", "").replace("\n", "")
 
 
 def _looks_like_address(address: str) -> bool:
