@@ -27,8 +27,7 @@ __all__ = ["set_recipient", "set_text_header"]
 
 MAX_LINE = 78  # RFC 5322 "SHOULD"; what email.policy.SMTP folds at
 _EW_PREFIX, _EW_SUFFIX = "=?utf-8?q?", "?="
-_EW_LENGTH = 75  # RFC 2047: an encoded word is at most 75 characters long
-_EW_PAYLOAD = _EW_LENGTH - len(_EW_PREFIX) - len(_EW_SUFFIX)
+_EW_PAYLOAD = 75 - len(_EW_PREFIX) - len(_EW_SUFFIX)  # RFC 2047: an encoded word <= 75 chars
 # RFC 2047 5(3): the characters a Q encoded word in a phrase may hold as they are.
 _Q_LITERAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 # RFC 5322 atext, words separated by single spaces: a phrase written as it is.
@@ -70,10 +69,9 @@ def _one_mailbox(name: str, address: str, label: int) -> str | None:
     if "=?" not in name and _PRINTABLE.fullmatch(name):  # "=?": see set_text_header
         phrase = name if _ATOMS.fullmatch(name) else _quoted(name)
     else:
-        payload = "".join(map(_q_char, name))
-        if len(_EW_PREFIX) + len(payload) + len(_EW_SUFFIX) > _EW_LENGTH:
-            return None  # more than one encoded word: the email package folds it
-        phrase = f"{_EW_PREFIX}{payload}{_EW_SUFFIX}"
+        # One encoded word; on a line of its own after a label ("X: " at least), within 78
+        # characters, it is within RFC 2047's 75.
+        phrase = f"{_EW_PREFIX}{''.join(map(_q_char, name))}{_EW_SUFFIX}"
     if label + len(phrase) + len(" ") + len(angle) <= MAX_LINE:
         return f"{phrase} {angle}"
     if label + len(phrase) <= MAX_LINE and len(" ") + len(angle) <= MAX_LINE:

@@ -81,7 +81,7 @@ def _single_address(message: EmailMessage, header: str) -> str:
     # (worker.headers.set_recipient: To) would be parsed again on every read. Only the
     # address is taken, and an encoded word in a display name never holds one (RFC 2047 5).
     wanted = header.lower()
-    values = [_unfolded(value) for name, value in message.raw_items() if name.lower() == wanted]
+    values = [str(value) for name, value in message.raw_items() if name.lower() == wanted]
     addresses = [address for _, address in getaddresses(values) if address]
     # The error names the header and what is wrong, never its value (a person's name).
     if len(addresses) != 1:
@@ -93,10 +93,6 @@ def _single_address(message: EmailMessage, header: str) -> str:
             f"{header} holds no valid address (one with an @, without spaces, < or >)"
         )
     return addresses[0]
-
-
-def _unfolded(value: object) -> str:
-    return str(value).replace("\r\n", "").replace("\n", "")
 
 
 def _looks_like_address(address: str) -> bool:

@@ -155,6 +155,33 @@ def test_the_three_forms_of_a_display_name(name: str, expected: bytes) -> None:
     assert header_lines(written, b"To") == [expected]
 
 
+@pytest.mark.parametrize("width", [77, 78, 79])
+def test_a_name_and_address_share_a_line_only_within_78_characters(width: int) -> None:
+    address = "anna@a.se"
+    name = "A" * (width - len("To: ") - len(f" <{address}>"))
+    lines = header_lines(wire_bytes(compose(name, address), mimepolicy.SMTP), b"To")
+
+    if width <= MAX_LINE:
+        assert lines == [f"To: {name} <{address}>".encode("ascii")]
+    else:
+        assert lines == [f"To: {name}".encode("ascii"), f" <{address}>".encode("ascii")]
+
+
+@pytest.mark.parametrize("width", [78, 79])
+def test_an_encoded_name_gets_a_line_of_its_own_only_within_78_characters(width: int) -> None:
+    # "Å" is six characters encoded (=C3=85); "To: =?utf-8?q?" and "?=" take 16.
+    name = "Å" * ((width - 16) // 6) + "a" * ((width - 16) % 6)
+    address = "anna@a.se"
+    written = wire_bytes(compose(name, address), mimepolicy.SMTP)
+    lines = header_lines(written, b"To")
+
+    if width <= MAX_LINE:
+        assert len(lines[0]) == width and lines[1:] == [f" <{address}>".encode("ascii")]
+    else:  # longer than one encoded word on its line: the email package folds it, as before
+        theirs = email_package_header("To", HeaderAddress(display_name=name, addr_spec=address))
+        assert b"\r\n".join(lines) + b"\r\n" == theirs
+
+
 def test_a_long_name_is_folded_into_encoded_words_and_the_address_follows() -> None:
     name = "Karl-Johan Ärlemalm Sjöström von Döbeln Nilsson Ärlemalm Sjöström von Döbeln"
     address = "karl-johan.arlemalm.sjostrom@forvaltning.kommun-med-langt-namn.example.se"
