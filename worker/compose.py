@@ -33,6 +33,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.policy import Policy
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 from email_validator import EmailNotValidError
@@ -135,11 +136,11 @@ def compose_message(
     """
     message = SharedBodyMessage(policy=mimepolicy.SMTP)
     # The same sender on every message: given as text, its parse is shared (mimepolicy).
-    message["From"] = str(_mailbox("sender", sender))
+    message["From"] = _mailbox_text("sender", sender)
     # Written here, not parsed and folded by the email package: its own for every recipient.
     set_recipient(message, "To", to.name, _checked_email("to", to))
     if reply_to is not None:
-        message["Reply-To"] = str(_mailbox("reply_to", reply_to))
+        message["Reply-To"] = _mailbox_text("reply_to", reply_to)
     set_text_header(message, "Subject", _header_value("subject", subject))
     message["Date"] = _date(date)
     # One line as checked (`_MESSAGE_ID`): written as it is, as the email package would.
@@ -478,6 +479,13 @@ def _header_value(field: str, value: str) -> str:
     if has_control(value):
         raise HeaderInjectionError(field)
     return value
+
+
+@lru_cache(maxsize=256)
+def _mailbox_text(field: str, address: Address) -> str:
+    """The sender (or Reply-To) as header text, checked: the same on every message, so made
+    once per process (a refusal raises and is not kept)."""
+    return str(_mailbox(field, address))
 
 
 def _mailbox(field: str, address: Address) -> HeaderAddress:

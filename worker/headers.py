@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
+from functools import lru_cache
 
 __all__ = ["set_recipient", "set_text_header"]
 
@@ -45,7 +46,13 @@ def set_text_header(message: EmailMessage, name: str, value: str) -> None:
     if value.isascii() and "=?" not in value:  # "=?" would be decoded as an encoded word
         message[name] = value
         return
-    message.set_raw(name, "\r\n ".join(_encoded_words(value, len(name) + len(": "))))
+    message.set_raw(name, _encoded_text(value, len(name) + len(": ")))
+
+
+@lru_cache(maxsize=1024)
+def _encoded_text(value: str, label: int) -> str:
+    """The folded encoded words: a mailout's subject is the same on every message."""
+    return "\r\n ".join(_encoded_words(value, label))
 
 
 def set_recipient(message: EmailMessage, field: str, display_name: str, address: str) -> None:

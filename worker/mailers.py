@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,7 +83,7 @@ def _single_address(message: EmailMessage, header: str) -> str:
     # address is taken, and an encoded word in a display name never holds one (RFC 2047 5).
     wanted = header.lower()
     values = [str(value) for name, value in message.raw_items() if name.lower() == wanted]
-    addresses = [address for _, address in getaddresses(values) if address]
+    addresses = [address for value in values for address in _addresses(value)]
     # The error names the header and what is wrong, never its value (a person's name).
     if len(addresses) != 1:
         raise PermanentDeliveryError(
@@ -93,6 +94,12 @@ def _single_address(message: EmailMessage, header: str) -> str:
             f"{header} holds no valid address (one with an @, without spaces, < or >)"
         )
     return addresses[0]
+
+
+@lru_cache(maxsize=1024)
+def _addresses(value: str) -> tuple[str, ...]:
+    """The addresses in one header's value: the sender's is the same on every message."""
+    return tuple(address for _, address in getaddresses([value]) if address)
 
 
 def _looks_like_address(address: str) -> bool:
