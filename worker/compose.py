@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email import quoprimime
 from email.contentmanager import _encode_text  # type: ignore[attr-defined]
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, MIMEPart
@@ -268,8 +269,30 @@ class _Skeleton:
 
 def _quoted_printable(content: str, policy: Policy) -> str:
     """What ``set_content(content, charset="utf-8", cte="quoted-printable")`` stores as the
-    part's payload (tests/unit/test_shared_bodies.py compares the two)."""
-    return _encode_text(content, "utf-8", "quoted-printable", policy)[1]  # type: ignore[no-any-return]
+    part's payload (tests/unit/test_shared_bodies.py compares the two).
+
+    The email package splits the UTF-8 bytes into lines and encodes each line on its own
+    (`quoprimime.body_encode`; every character that could end a line once decoded as
+    Latin-1 is encoded, so its lines are these lines). A template's lines are the same for
+    every recipient but the greeting, so each line's encoding is kept (`_QP_LINES`)."""
+    width = policy.max_line_length
+    if not width:
+        return _encode_text(content, "utf-8", "quoted-printable", policy)[1]  # type: ignore[no-any-return]
+    encoded = []
+    for line in content.encode("utf-8").splitlines():
+        key = (width, line)
+        found = _QP_LINES.get(key)
+        if found is None:
+            found = quoprimime.body_encode(line.decode("latin-1") + "\n", width)[:-1]
+            if len(_QP_LINES) >= _QP_LINES_MAX:
+                _QP_LINES.clear()
+            _QP_LINES[key] = found
+        encoded.append(found)
+    return "\n".join(encoded) + "\n"
+
+
+_QP_LINES: dict[tuple[int, bytes], str] = {}  # (line width, a line) -> the line encoded
+_QP_LINES_MAX = 4096
 
 
 def _crlf(payload: str) -> bytes:

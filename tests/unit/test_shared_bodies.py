@@ -27,6 +27,7 @@ from worker.compose import (
     Address,
     Attachment,
     SharedBodyMessage,
+    _quoted_printable,
     compose_message,
     text_charset,
 )
@@ -230,3 +231,31 @@ def test_a_payload_replaced_in_one_part_is_written_and_reaches_no_other() -> Non
     other = wire_bytes(second, mimepolicy.SMTP)
     (kept,) = email.message_from_bytes(other, policy=email.policy.default).iter_attachments()
     assert kept.get_content() == pdf.content  # type: ignore[attr-defined]
+
+
+LINES = st.lists(
+    st.one_of(
+        TEXTS,
+        st.text(st.sampled_from("=. \tåÅ…\u2028\x85\x0b\x0c\x1c"), max_size=160),
+        st.just("x" * 75 + "="),
+        st.just("y" * 74 + " "),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=LINES, ends=st.lists(st.sampled_from(["\n", "\r\n", "\r", ""]), min_size=8, max_size=8)
+)
+def test_a_text_is_encoded_as_set_content_encodes_it_whatever_its_lines(
+    lines: list[str], ends: list[str]
+) -> None:
+    # Encoded line by line with each line's encoding kept: the same lines again (the second
+    # call) must come out as the first time, and both as set_content stores them.
+    content = "".join(line + end for line, end in zip(lines, ends, strict=False))
+    plain = EmailMessage(policy=mimepolicy.SMTP)
+    plain.set_content(content, subtype="plain", charset="utf-8", cte="quoted-printable")
+
+    assert _quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
+    assert _quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
