@@ -112,7 +112,7 @@ def _looks_like_address(address: str) -> bool:
 
 class _Generator(email.generator.BytesGenerator):
     """The email package's writer, except that a part which carries its body as written
-    (worker.compose.PrebuiltPart: an attachment encoded once per process) has those bytes
+    (worker.prebuilt.PrebuiltPart: an attachment encoded once per process) has those bytes
     copied instead of being split into lines and written again. The output is the same."""
 
     def _dispatch(self, msg: Any) -> None:

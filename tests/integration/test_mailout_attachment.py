@@ -21,9 +21,9 @@ from models.db import transaction
 from scheduler.outbox import claim_due, sweep_expired
 from tests.profiles import load, write_variant
 from worker import outgoing
-from worker.compose import PART_CACHE
 from worker.delivery import Delivery, DeliveryOutcome, deliver_one
 from worker.mailers import MemoryMailer, wire_bytes
+from worker.prebuilt import PART_CACHE
 from worker.render import Renderer
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""An attachment is encoded once per process (worker.compose.PART_CACHE) and its written body
+"""An attachment is encoded once per process (worker.prebuilt.PART_CACHE) and its written body
 copied into every message (worker.mailers.wire_bytes): each message must still be, byte for
 byte, what the email package writes for a part built afresh, and no message may see another's
 changes."""
@@ -18,16 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.compose import (
-    PART_CACHE,
-    Address,
-    Attachment,
-    PrebuiltPart,
-    compose_message,
-    text_charset,
-)
-from worker.compose import _Cache as PartCache
+from worker.compose import Address, Attachment, compose_message
 from worker.mailers import wire_bytes
+from worker.prebuilt import PART_CACHE, PrebuiltPart, text_charset
+from worker.prebuilt import Cache as PartCache
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 SENDER = Address("Åsa Öberg", "asa.oberg@kommun.example.se")

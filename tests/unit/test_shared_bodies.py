@@ -1,5 +1,5 @@
 """A message without an invitation is made from a skeleton shared by every message with the
-same attachments (worker.compose.SKELETONS): the parts are built and written once per process,
+same attachments (worker.prebuilt.SKELETONS): the parts are built and written once per process,
 and each message gets copies of them with its own text and HTML, encoded as the email package
 encodes them. Each message must still be, byte for byte, what the email package writes for the
 message built the plain way, and a change to one message must be written and must not reach
@@ -21,17 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker import mimepolicy
-from worker.compose import (
+from worker.compose import Address, Attachment, compose_message
+from worker.mailers import wire_bytes
+from worker.prebuilt import (
     PART_CACHE,
     SKELETONS,
-    Address,
-    Attachment,
     SharedBodyMessage,
-    _quoted_printable,
-    compose_message,
+    quoted_printable,
     text_charset,
 )
-from worker.mailers import wire_bytes
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 # ASCII header values: the top-level headers are the same code either way; the body is tested.
@@ -257,5 +255,5 @@ def test_a_text_is_encoded_as_set_content_encodes_it_whatever_its_lines(
     plain = EmailMessage(policy=mimepolicy.SMTP)
     plain.set_content(content, subtype="plain", charset="utf-8", cte="quoted-printable")
 
-    assert _quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
-    assert _quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
+    assert quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
+    assert quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
