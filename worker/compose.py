@@ -241,13 +241,8 @@ def _header_value(field: str, value: str) -> str:
 def _mailbox_text(field: str, address: Address) -> str:
     """The sender (or Reply-To) as header text, checked: the same on every message, so made
     once per process (a refusal raises and is not kept)."""
-    return str(_mailbox(field, address))
-
-
-def _mailbox(field: str, address: Address) -> HeaderAddress:
-    return HeaderAddress(
-        display_name=address.name.strip(), addr_spec=_checked_email(field, address)
-    )
+    checked = _checked_email(field, address)
+    return str(HeaderAddress(display_name=address.name.strip(), addr_spec=checked))
 
 
 def _checked_email(field: str, address: Address) -> str:

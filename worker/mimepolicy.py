@@ -6,8 +6,9 @@ Content-Transfer-Encoding. The email package parses each value into a header obj
 is set and folds it again when the message is written, about a fifth of a small message's
 cost. Those header objects are immutable (`str` subclasses whose parse happens once, in
 `__new__`), and folding one depends only on its text and the policy. So a value seen before
-is given the object parsed then, and that object keeps the lines it was folded into. Only
-To and Message-ID, different for each recipient, are parsed and folded each time. And the
+is given the object parsed then, and that object keeps the lines it was folded into. To and
+Message-ID, different for each recipient, are not parsed here: worker.compose stores them as
+written (worker.headers.set_recipient, `set_raw`). And the
 header class for a name is made once (`_SharedRegistry`), where the email package makes a new
 one for every header it parses.
 

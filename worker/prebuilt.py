@@ -22,9 +22,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email import quoprimime
-from email.contentmanager import _encode_text  # type: ignore[attr-defined]
 from email.message import EmailMessage, MIMEPart
 from email.policy import Policy
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 from worker import mimepolicy
@@ -88,7 +88,7 @@ class Skeleton:
         copies: dict[int, MIMEPart] = {}
         message._payload = [_copy_tree(part, copies) for part in self.template.iter_parts()]  # type: ignore[attr-defined]
         for part, content in zip(self.texts, (text, html), strict=True):
-            copies[id(part)]._payload = quoted_printable(content, message.policy)  # type: ignore[attr-defined]
+            copies[id(part)]._payload = quoted_printable(content)  # type: ignore[attr-defined]
         message.skeleton = self
 
     def written(self, message: SharedBodyMessage) -> bytes | None:
@@ -111,32 +111,26 @@ class Skeleton:
         return b"".join((first, _crlf(text), middle, _crlf(html), last))
 
 
-def quoted_printable(content: str, policy: Policy) -> str:
+def quoted_printable(content: str) -> str:
     """What ``set_content(content, charset="utf-8", cte="quoted-printable")`` stores as the
-    part's payload (tests/unit/test_shared_bodies.py compares the two).
+    payload of a part under mimepolicy.SMTP, the policy of every skeleton and of the messages
+    made from it (tests/unit/test_shared_bodies.py compares the two).
 
     The email package splits the UTF-8 bytes into lines and encodes each line on its own
     (`quoprimime.body_encode`; every character that could end a line once decoded as
     Latin-1 is encoded, so its lines are these lines). A template's lines are the same for
-    every recipient but the greeting, so each line's encoding is kept (`_QP_LINES`)."""
-    width = policy.max_line_length
-    if not width:
-        return _encode_text(content, "utf-8", "quoted-printable", policy)[1]  # type: ignore[no-any-return]
-    encoded = []
-    for line in content.encode("utf-8").splitlines():
-        key = (width, line)
-        found = _QP_LINES.get(key)
-        if found is None:
-            found = quoprimime.body_encode(line.decode("latin-1") + "\n", width)[:-1]
-            if len(_QP_LINES) >= _QP_LINES_MAX:
-                _QP_LINES.clear()
-            _QP_LINES[key] = found
-        encoded.append(found)
-    return "\n".join(encoded) + "\n"
+    every recipient but the greeting, so each line's encoding is kept (`_qp_line`)."""
+    return "\n".join(map(_qp_line, content.encode("utf-8").splitlines())) + "\n"
 
 
-_QP_LINES: dict[tuple[int, bytes], str] = {}  # (line width, a line) -> the line encoded
-_QP_LINES_MAX = 4096
+# mimepolicy.SMTP's max_line_length: a policy of another width makes the comparison with
+# set_content in tests/unit/test_shared_bodies.py fail.
+_QP_WIDTH = 78
+
+
+@lru_cache(maxsize=4096)
+def _qp_line(line: bytes) -> str:
+    return quoprimime.body_encode(line.decode("latin-1") + "\n", _QP_WIDTH)[:-1]
 
 
 def _crlf(payload: str) -> bytes:

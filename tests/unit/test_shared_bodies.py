@@ -255,5 +255,5 @@ def test_a_text_is_encoded_as_set_content_encodes_it_whatever_its_lines(
     plain = EmailMessage(policy=mimepolicy.SMTP)
     plain.set_content(content, subtype="plain", charset="utf-8", cte="quoted-printable")
 
-    assert quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
-    assert quoted_printable(content, mimepolicy.SMTP) == plain.get_payload()
+    assert quoted_printable(content) == plain.get_payload()
+    assert quoted_printable(content) == plain.get_payload()
