@@ -16,7 +16,7 @@ from models.cases import (
 from models.directory import District, Municipality, Person, RoleAssignment, Unit
 from models.invites import InviteRecord
 from models.outbox import OPEN_STATUSES, DeliveryAttempt, Notification, Status
-from models.routines import Booking, Material, Routine
+from models.routines import Booking, Material, PlanStamp, Routine
 from models.texts import MessageText
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "Municipality",
     "Notification",
     "Person",
+    "PlanStamp",
     "ReferenceCounter",
     "Report",
     "RoleAssignment",

@@ -65,3 +65,17 @@ class Material(Base):
     filename: Mapped[str] = mapped_column(String(255))
     mime_type: Mapped[str] = mapped_column(String(100))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PlanStamp(Base):
+    """A municipality's last full re-plan of its routines: a digest of everything that plan
+    read, and until when the same input gives the same rows (scheduler/planstamp.py). The
+    nightly re-plan stands on it instead of planning again while both hold."""
+
+    __tablename__ = "plan_stamp"
+
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    planned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    rows: Mapped[int]  # the rows the plan wanted from `planned_at` (a reuse reports them)

@@ -128,6 +128,18 @@ def load_directory(
 ) -> RoleDirectory:
     """The role assignments of a municipality's active people (or of one person, or of the
     people in `person_ids`: a worker's batch checks all its recipients in one query)."""
+    return RoleDirectory(
+        assignment_rows(session, municipality_id, person_id, person_ids), role_names
+    )
+
+
+def assignment_rows(
+    session: Session,
+    municipality_id: int,
+    person_id: int | None = None,
+    person_ids: Collection[int] | None = None,
+) -> list[Assignment]:
+    """`load_directory`'s assignments, in the order they were made."""
     # Columns, not entities: a plan reads a few hundred assignments and changes none of them.
     a, p, u = models.RoleAssignment, models.Person, models.Unit
     query = (
@@ -153,5 +165,4 @@ def load_directory(
         query = query.where(p.id == person_id)
     if person_ids is not None:
         query = query.where(p.id.in_(sorted(set(person_ids))))
-    assignments = [Assignment(**row._asdict()) for row in session.execute(query)]
-    return RoleDirectory(assignments, role_names)
+    return [Assignment(**row._asdict()) for row in session.execute(query)]

@@ -15,10 +15,10 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 import models
-from scheduler import lifecycle, outbox
+from scheduler import lifecycle, outbox, planstamp
 from scheduler.calendar import STOCKHOLM
 from scheduler.cases.outbox import resync_handovers
-from scheduler.directory import Holder, RoleDirectory, load_directory
+from scheduler.directory import Assignment, Holder, RoleDirectory, assignment_rows
 from scheduler.identity import event_uid, idempotency_key, message_id_for, sender_domain
 from scheduler.municipality import MunicipalitySettings
 from scheduler.occurrences import (
@@ -85,6 +85,7 @@ class PlanResult:
     cancelled: int = 0
     unchanged: int = 0
     routines: dict[str, Counter[str]] = field(default_factory=dict)
+    reused: bool = False  # stood on the last full re-plan (scheduler/planstamp.py)
 
     def of(self, routine_key: str) -> Counter[str]:
         """What the re-plan did to one routine's rows (created, updated, revived, cancelled)."""
@@ -386,15 +387,97 @@ def _meeting_context(
 # --- the database side -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PlanningRows:
+    """Everything a plan reads of the database, as plain values in a stable order: what
+    `planning_input` builds on, and what a plan stamp's digest covers (scheduler/planstamp.py).
+    """
+
+    municipality: models.Municipality
+    # The municipality's own columns a plan reads (its settings are `calendar`).
+    own: tuple[Any, ...]
+    routines: list[tuple[int, str, dict[str, Any], bool]]  # id, key, spec, active
+    bookings: list[tuple[Any, ...]]
+    assignments: list[Assignment]
+    people: list[tuple[int, str]]  # every person's id and key (the invitations name them)
+    invites: list[tuple[Any, ...]]  # every recipient's last invitation
+
+
+def read_planning_rows(session: Session, municipality_id: int) -> PlanningRows:
+    m = session.get_one(models.Municipality, municipality_id)
+    r, b, i, p = models.Routine, models.Booking, models.InviteRecord, models.Person
+    routines = [
+        (id_, key, spec, active)
+        for id_, key, spec, active in session.execute(
+            select(r.id, r.key, r.spec, r.active)
+            .where(r.municipality_id == municipality_id)
+            .order_by(r.key)
+        )
+    ]
+    bookings = [
+        tuple(row)
+        for row in session.execute(
+            select(
+                b.routine_id,
+                b.occurrence,
+                b.starts_at,
+                b.ends_at,
+                b.location,
+                b.sequence,
+                b.booked_at,
+                b.cancelled_at,
+            )
+            .where(b.routine_id.in_([id_ for id_, *_ in routines]))
+            .order_by(b.id)
+        )
+    ]
+    people = [
+        (id_, key)
+        for id_, key in session.execute(
+            select(p.id, p.key).where(p.municipality_id == municipality_id).order_by(p.id)
+        )
+    ]
+    invites = [
+        tuple(row)
+        for row in session.execute(
+            select(
+                i.uid,
+                i.recipient_email,
+                i.recipient_name,
+                i.person_id,
+                i.sequence,
+                i.method,
+                i.status,
+                i.notification_id,
+            )
+            .where(i.municipality_id == municipality_id)
+            .order_by(i.id)
+        )
+    ]
+    return PlanningRows(
+        municipality=m,
+        own=(m.id, m.key, m.name, m.sender_name, m.sender_email, m.calendar),
+        routines=routines,
+        bookings=bookings,
+        assignments=assignment_rows(session, municipality_id),
+        people=people,
+        invites=invites,
+    )
+
+
 def planning_input(session: Session, municipality_id: int) -> PlanningInput:
-    row = session.get_one(models.Municipality, municipality_id)
-    settings = MunicipalitySettings.of(row)
+    return build_input(read_planning_rows(session, municipality_id))
+
+
+def build_input(rows: PlanningRows) -> PlanningInput:
+    settings = MunicipalitySettings.of(rows.municipality)
+    id_, key, name, sender_name, sender_email, _ = rows.own
     municipal = Municipal(
-        id=row.id,
-        key=row.key,
-        name=row.name,
-        sender_name=row.sender_name,
-        sender_email=row.sender_email,
+        id=id_,
+        key=key,
+        name=name,
+        sender_name=sender_name,
+        sender_email=sender_email,
         send_time=settings.send_time,
         school_years=settings.school_years,
         role_names=dict(settings.role_names),
@@ -404,34 +487,52 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
     routines: list[tuple[Routine, list[dict[str, str]]]] = []
     retired: list[tuple[Routine, list[dict[str, str]]]] = []
     routine_keys: dict[int, str] = {}
-    for r in session.scalars(
-        select(models.Routine)
-        .where(models.Routine.municipality_id == municipality_id)
-        .order_by(models.Routine.key)
-    ):
-        routine_keys[r.id] = r.key
-        spec = dict(r.spec)
+    for routine_id, routine_key, stored, active in rows.routines:
+        routine_keys[routine_id] = routine_key
+        spec = dict(stored)
         files = spec.pop("attachment_files", [])
-        (routines if r.active else retired).append((Routine.model_validate(spec), files))
+        (routines if active else retired).append((Routine.model_validate(spec), files))
     bookings = {
-        (routine_keys[b.routine_id], b.occurrence): BookingInfo(
-            start=b.starts_at,
-            end=b.ends_at,
-            location=b.location,
-            sequence=b.sequence,
-            booked_at=b.booked_at,
-            cancelled_at=b.cancelled_at,
+        (routine_keys[routine_id], occurrence): BookingInfo(
+            start=starts_at,
+            end=ends_at,
+            location=location,
+            sequence=sequence,
+            booked_at=booked_at,
+            cancelled_at=cancelled_at,
         )
-        for b in session.scalars(
-            select(models.Booking).where(models.Booking.routine_id.in_(routine_keys))
-        )
+        for (
+            routine_id,
+            occurrence,
+            starts_at,
+            ends_at,
+            location,
+            sequence,
+            booked_at,
+            cancelled_at,
+        ) in rows.bookings
     }
+    person_keys = dict(rows.people)
+    invites: dict[str, list[lifecycle.Sent]] = {}
+    for uid, email, recipient, person_id, sequence, method, status, notification_id in rows.invites:
+        invites.setdefault(uid, []).append(
+            lifecycle.Sent(
+                email=email,
+                person_key=person_keys.get(person_id or 0, email),
+                name=recipient,
+                person_id=person_id,
+                sequence=sequence,
+                method=method,
+                status=status,
+                notification_id=notification_id,
+            )
+        )
     return PlanningInput(
         municipal,
         routines,
         bookings,
-        load_directory(session, municipality_id, municipal.role_names),
-        invites=_invite_record(session, municipality_id),
+        RoleDirectory(rows.assignments, municipal.role_names),
+        invites=invites,
         # Only those with a called-off booking matter (their CANCELs).
         retired=[
             (routine, files)
@@ -441,35 +542,13 @@ def planning_input(session: Session, municipality_id: int) -> PlanningInput:
     )
 
 
-def _invite_record(session: Session, municipality_id: int) -> dict[str, list[lifecycle.Sent]]:
-    keys: dict[int, str] = {
-        person_id: key
-        for person_id, key in session.execute(
-            select(models.Person.id, models.Person.key).where(
-                models.Person.municipality_id == municipality_id
-            )
-        )
-    }
-    return {
-        uid: [
-            lifecycle.Sent(
-                email=r.recipient_email,
-                person_key=keys.get(r.person_id or 0, r.recipient_email),
-                name=r.recipient_name,
-                person_id=r.person_id,
-                sequence=r.sequence,
-                method=r.method,
-                status=r.status,
-                notification_id=r.notification_id,
-            )
-            for r in found
-        ]
-        for uid, found in outbox.records(session, municipality_id).items()
-    }
-
-
 def replan(
-    session: Session, municipality_id: int, now: dt.datetime, horizon_days: int
+    session: Session,
+    municipality_id: int,
+    now: dt.datetime,
+    horizon_days: int,
+    *,
+    reuse: bool = False,
 ) -> PlanResult:
     """Bring the outbox in line with the routines for every message still to come.
 
@@ -477,8 +556,31 @@ def replan(
     is later: a re-plan with a shorter horizon (or from an earlier moment) checks the far rows
     again instead of cancelling them for being far. Sent rows, rows in flight and retries are
     the sender's; case work and the digest plan their own rows (reserved routine keys).
+
+    With `reuse` (the nightly re-plan), the plan and its comparison are skipped while the last
+    full re-plan's stamp holds: the same input, before the moment its plan could change
+    (scheduler/planstamp.py). Every re-plan stores its stamp.
     """
-    data = planning_input(session, municipality_id)
+    rows = read_planning_rows(session, municipality_id)
+    digest = planstamp.input_digest(rows, horizon_days)
+    stamp = planstamp.reusable(session, municipality_id, digest, now) if reuse else None
+    if stamp is not None:
+        result = PlanResult(unchanged=stamp.rows, reused=True)
+    else:
+        result = _replan_in_full(session, rows, digest, now, horizon_days)
+    # A retry carrying an older SEQUENCE than the booking's must not overtake the update.
+    outbox.supersede_pending(session, municipality_id, now)
+    # Case meetings whose participants changed hands after the invitation went out (their
+    # rows are case work's: re-synced through its own outbox side, its privacy rules).
+    resync_handovers(session, municipality_id, now)
+    return result
+
+
+def _replan_in_full(
+    session: Session, rows: PlanningRows, digest: str, now: dt.datetime, horizon_days: int
+) -> PlanResult:
+    municipality_id = rows.municipality.id
+    data = build_input(rows)
     scope = _routine_scope(municipality_id, now)
     end = now + dt.timedelta(days=horizon_days)
     latest = session.scalar(
@@ -489,14 +591,18 @@ def replan(
     if latest is not None:
         latest = latest if latest.tzinfo else latest.replace(tzinfo=dt.UTC)
         end = max(end, latest + dt.timedelta(microseconds=1))
-    plan = compute_plan(data, now, end)
-    wanted = [as_wanted(municipality_id, row) for row in plan.rows]
+    # Beyond the range too, for the stamp: the first row the range would reach next. Its rows
+    # before `end` are the range's, unless the longer range looks at another year's
+    # occurrences (compute_plan's years end with the range's).
+    far = end + planstamp.LOOKAHEAD
+    plan = compute_plan(data, now, far)
+    inside = [row for row in plan.rows if row.due_at < end]
+    if far.astimezone(STOCKHOLM).year != end.astimezone(STOCKHOLM).year:
+        inside = compute_plan(data, now, end).rows
+    wanted = [as_wanted(municipality_id, row) for row in inside]
     synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
-    # A retry carrying an older SEQUENCE than the booking's must not overtake the update.
-    outbox.supersede_pending(session, municipality_id, now)
-    # Case meetings whose participants changed hands after the invitation went out (their
-    # rows are case work's: re-synced through its own outbox side, its privacy rules).
-    resync_handovers(session, municipality_id, now)
+    until = planstamp.valid_until(data, plan, now, end, horizon_days)
+    planstamp.record(session, municipality_id, digest, now, until, len(wanted))
     return PlanResult(
         created=synced.created,
         updated=synced.updated,

@@ -80,7 +80,7 @@ def simulate(
 def _replan_all(runtime: Runtime, now: dt.datetime, horizon_days: int) -> None:
     with transaction(runtime.sessions) as session:
         for municipality_id in session.scalars(select(models.Municipality.id)):
-            replan(session, municipality_id, now, horizon_days)
+            replan(session, municipality_id, now, horizon_days, reuse=True)
 
 
 def _next_moment(runtime: Runtime, start: dt.datetime, end: dt.datetime) -> dt.datetime | None:

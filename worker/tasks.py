@@ -172,7 +172,7 @@ def replan(now: str | None = None) -> int:
     with transaction(runtime.sessions) as session:
         for municipality_id in session.scalars(select(models.Municipality.id)):
             result = replan_municipality(
-                session, municipality_id, moment, runtime.settings.horizon_days
+                session, municipality_id, moment, runtime.settings.horizon_days, reuse=True
             )
             changed += result.created + result.updated + result.revived + result.cancelled
     return changed

@@ -21,7 +21,6 @@ from scheduler.outbox.claims import (
 from scheduler.outbox.invites import (
     SUPERSEDED,
     invite_method,
-    records,
     refusal,
     supersede_pending,
 )
@@ -69,7 +68,6 @@ __all__ = [
     "not_in_retry",
     "open_count",
     "record_plain_send",
-    "records",
     "refusal",
     "resend",
     "serialize_ticks",

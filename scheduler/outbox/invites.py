@@ -150,15 +150,3 @@ def supersede_pending(session: Session, municipality_id: int, now: dt.datetime) 
                 cancel(row, now, f"{SUPERSEDED} by SEQUENCE {current}")
                 done += 1
     return done
-
-
-def records(session: Session, municipality_id: int) -> dict[str, list[models.InviteRecord]]:
-    """Every recipient's last invitation, by meeting UID."""
-    found: dict[str, list[models.InviteRecord]] = {}
-    for record in session.scalars(
-        select(models.InviteRecord)
-        .where(models.InviteRecord.municipality_id == municipality_id)
-        .order_by(models.InviteRecord.id)
-    ):
-        found.setdefault(record.uid, []).append(record)
-    return found
