@@ -78,4 +78,4 @@ class PlanStamp(Base):
     digest: Mapped[str] = mapped_column(String(64))
     planned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    rows: Mapped[int]  # the rows the plan wanted from `planned_at` (a reuse reports them)
+    rows: Mapped[int]  # the rows it found as planned (a re-plan standing on it reports them)

@@ -85,7 +85,9 @@ class PlanResult:
     cancelled: int = 0
     unchanged: int = 0
     routines: dict[str, Counter[str]] = field(default_factory=dict)
-    reused: bool = False  # stood on the last full re-plan (scheduler/planstamp.py)
+    # Stood on the last full re-plan (scheduler/planstamp.py): nothing compared, nothing
+    # written; `unchanged` is then what that re-plan found.
+    reused: bool = False
 
     def of(self, routine_key: str) -> Counter[str]:
         """What the re-plan did to one routine's rows (created, updated, revived, cancelled)."""
@@ -602,7 +604,7 @@ def _replan_in_full(
     wanted = [as_wanted(municipality_id, row) for row in inside]
     synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
     until = planstamp.valid_until(data, plan, now, end, horizon_days)
-    planstamp.record(session, municipality_id, digest, now, until, len(wanted))
+    planstamp.record(session, municipality_id, digest, now, until, synced.unchanged)
     return PlanResult(
         created=synced.created,
         updated=synced.updated,

@@ -8,7 +8,6 @@ of
 - the first message timing due from now (a row comes due and is sent; an invitation's moment
   passes, which the hand-over of invitations looks at), and the first row;
 - the first row beyond the range, less the horizon (the range would reach it);
-- the first booked meeting still to start (a meeting ahead is what invitations are kept for);
 - the first day a role assignment starts or the day after one ends (the hand-over of
   invitations resolves roles on today's date);
 - the next new year, now's and the range's (a plan looks at the occurrences from the year
@@ -93,7 +92,6 @@ def valid_until(
     ]
     moments += [t.due_at for t, _ in plan.timings if t.due_at >= now]
     moments += [r.due_at if r.due_at < end else r.due_at - horizon for r in plan.rows]
-    moments += [b.start for b in data.bookings.values() if b.start > now]
     for a in data.directory.assignments:
         if a.valid_from is not None and a.valid_from > today:
             moments.append(_local_midnight(a.valid_from))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ import models
 from core.errors import SamverkanError
 from models import Base
 from models.db import transaction
+from scheduler.calendar import STOCKHOLM
+from scheduler.planner import replan
 from service.profiles import load_profile, validate_profile
 from service.simulate import local_midnight
 from tests.profiles import MINIMAL
@@ -83,6 +86,81 @@ april_days = st.sampled_from(
 )
 
 
+def _people(session: Session) -> dict[str, models.Person]:
+    return {p.key: p for p in session.scalars(select(models.Person))}
+
+
+def _routine(session: Session, key: str) -> models.Routine | None:
+    return session.scalars(select(models.Routine).where(models.Routine.key == key)).first()
+
+
+def _assignments(session: Session, person: str) -> list[models.RoleAssignment]:
+    person_id = _people(session)[person].id
+    return list(
+        session.scalars(
+            select(models.RoleAssignment).where(models.RoleAssignment.person_id == person_id)
+        )
+    )
+
+
+def _email(session: Session, today: dt.date) -> None:
+    _people(session)["bo"].email = "bo.rektor@liten.se"
+
+
+def _role_ends(session: Session, today: dt.date) -> None:
+    for a in _assignments(session, "bo"):
+        a.valid_from, a.valid_to = None, today + dt.timedelta(days=3)
+
+
+def _substitute(session: Session, today: dt.date) -> None:
+    for a in _assignments(session, "cecilia"):
+        a.valid_from, a.valid_to = today + dt.timedelta(days=5), None
+
+
+def _spec(session: Session, today: dt.date) -> None:
+    routine = _routine(session, "utvardering")
+    if routine is not None:
+        spec = copy.deepcopy(routine.spec)
+        spec["messages"][0]["before"] = {"days": 17}
+        routine.spec = spec
+
+
+def _retired(session: Session, today: dt.date) -> None:
+    routine = _routine(session, "utvardering")
+    if routine is not None:
+        routine.active = False
+
+
+def _send_time(session: Session, today: dt.date) -> None:
+    municipality = session.scalars(select(models.Municipality)).one()
+    municipality.calendar = {**municipality.calendar, "send_time": "07:15"}
+
+
+def _booking(session: Session, today: dt.date) -> None:
+    for booking in session.scalars(select(models.Booking)):
+        booking.starts_at += dt.timedelta(minutes=30)
+        booking.ends_at += dt.timedelta(minutes=30)
+        booking.sequence += 1
+
+
+def _left(session: Session, today: dt.date) -> None:
+    _people(session)["cecilia"].active = False
+
+
+# Edits of what a plan reads, made in the database (each a different table or column of
+# `PlanningRows`): what the planner did not make, so its stamp does not know of them.
+EDITS: dict[str, Callable[[Session, dt.date], None]] = {
+    "email": _email,
+    "role-ends": _role_ends,
+    "substitute": _substitute,
+    "spec": _spec,
+    "retired": _retired,
+    "send-time": _send_time,
+    "booking": _booking,
+    "left": _left,
+}
+
+
 class OutboxMachine(RuleBasedStateMachine):
     def __init__(self, sessions: sessionmaker[Session], engine: Engine, folder: Path) -> None:
         super().__init__()
@@ -98,6 +176,7 @@ class OutboxMachine(RuleBasedStateMachine):
         self.sent: dict[str, tuple[Any, ...]] = {}
         self.message_ids: dict[str, str] = {}
         self.reach: dt.datetime | None = None
+        self.reused = 0
 
     # --- the steps ---------------------------------------------------------------------------
 
@@ -216,6 +295,18 @@ class OutboxMachine(RuleBasedStateMachine):
         # Its last re-plan reached from inside the range to the range's end plus the horizon.
         self.now = local_midnight(last + dt.timedelta(days=1))
 
+    @rule(days=st.integers(0, 45), hours=st.integers(0, 23))
+    def nightly(self, days: int, hours: int) -> None:
+        self._nightly(self.now + dt.timedelta(days=days, hours=hours))
+
+    # An edit straight in the database, no re-plan with it (an edit the planner did not make),
+    # then the nightly re-plan: it must see the edit, never stand on the plan before it.
+    @rule(kind=st.sampled_from(sorted(EDITS)), days=st.integers(0, 45))
+    def edit_behind_the_planner(self, kind: str, days: int) -> None:
+        with transaction(self.sessions) as session:
+            EDITS[kind](session, self.now.astimezone(STOCKHOLM).date())
+        self._nightly(self.now + dt.timedelta(days=days))
+
     # --- the invariants ------------------------------------------------------------------------
 
     @invariant()
@@ -239,6 +330,20 @@ class OutboxMachine(RuleBasedStateMachine):
         assert set(self.sent) <= {r.idempotency_key for r in rows}
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _nightly(self, at: dt.datetime) -> None:
+        """The nightly re-plan at `at` (worker.tasks.replan's body). When it stood on the last
+        full re-plan, a full re-plan at the same moment must find nothing to write."""
+        with transaction(self.sessions) as session:
+            municipality_id = session.scalars(select(models.Municipality.id)).one()
+            result = replan(session, municipality_id, at, self.horizon, reuse=True)
+        if result.reused:
+            self.reused += 1
+            with self.sessions() as session:  # rolled back: only what it would write
+                full = replan(session, municipality_id, at, self.horizon)
+                session.rollback()
+            assert (full.created, full.updated, full.revived, full.cancelled) == (0, 0, 0, 0)
+        self.now = at
 
     def _reload(self, now: bool) -> None:
         if now:
