@@ -604,7 +604,8 @@ def _replan_in_full(
     wanted = [as_wanted(municipality_id, row) for row in inside]
     synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
     until = planstamp.valid_until(data, plan, now, end, horizon_days)
-    planstamp.record(session, municipality_id, digest, now, until, synced.unchanged)
+    planned = synced.created + synced.updated + synced.revived + synced.unchanged
+    planstamp.record(session, municipality_id, digest, now, until, planned)
     return PlanResult(
         created=synced.created,
         updated=synced.updated,

@@ -15,6 +15,10 @@ of
 - a week after the re-plan, so the full comparison, which also repairs a row changed behind
   the planner's back, runs at least weekly.
 
+A meeting beginning is not such a moment: the invitations' hand-over and a called-off
+meeting's CANCELs are planned only while it is ahead, and what they plan is due at once,
+which ends the stamp as it is made.
+
 Before that moment and with the same digest, a full re-plan would write nothing: the nightly
 re-plan (`replan(..., reuse=True)`) skips the plan and the comparison. Every other re-plan
 (a profile load, a booking, a meeting called off) plans in full. `docs/architecture.md` and

@@ -2,11 +2,14 @@
 
 A hypothesis state machine edits a profile (routines, messages, timings, roles, people, the
 school year, bookings), loads it at any moment with any horizon (earlier moments too: a
-simulation re-run of an earlier range), books meetings by command and simulates ranges with
-the real loop. After every step the rows still to be sent equal what `compute_plan` gives for
-the database's final state, from now to the horizon or to the last row still pending,
-whichever is later; a planned message is never left cancelled (so a cancelled row planned
-again has come back, with its key and Message-ID), and a sent row never changes.
+simulation re-run of an earlier range), books meetings by command, simulates ranges with
+the real loop, and runs the nightly re-plan at any later moment, also right after an edit
+made straight in the database (tests/planedits.py). When the nightly re-plan stood on the last
+full one (scheduler/planstamp.py), a full re-plan at that moment must write nothing. After
+every step the rows still to be sent equal what `compute_plan` gives for the database's final
+state, from now to the horizon or to the last row still pending, whichever is later; a
+planned message is never left cancelled (so a cancelled row planned again has come back, with
+its key and Message-ID), and a sent row never changes.
 
 Runs on SQLite and PostgreSQL (`database_url`). SAMVERKAN_REPLAN_EXAMPLES sets the number of
 examples (12 by default, so `make test` stays quick); e.g. 300 for a long run.
@@ -17,7 +20,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from scheduler.calendar import STOCKHOLM
 from scheduler.planner import replan
 from service.profiles import load_profile, validate_profile
 from service.simulate import local_midnight
+from tests.planedits import EDITS
 from tests.profiles import MINIMAL
 from tests.simulation import latest_pending, outbox_problems, routine_rows, simulate_inline
 
@@ -84,81 +87,6 @@ moments = st.integers(0, DAYS).map(lambda d: FIRST + dt.timedelta(days=d))
 april_days = st.sampled_from(
     [dt.date(y, 4, d) for y in (2027, 2028) for d in (6, 13, 14, 20, 21, 27)]
 )
-
-
-def _people(session: Session) -> dict[str, models.Person]:
-    return {p.key: p for p in session.scalars(select(models.Person))}
-
-
-def _routine(session: Session, key: str) -> models.Routine | None:
-    return session.scalars(select(models.Routine).where(models.Routine.key == key)).first()
-
-
-def _assignments(session: Session, person: str) -> list[models.RoleAssignment]:
-    person_id = _people(session)[person].id
-    return list(
-        session.scalars(
-            select(models.RoleAssignment).where(models.RoleAssignment.person_id == person_id)
-        )
-    )
-
-
-def _email(session: Session, today: dt.date) -> None:
-    _people(session)["bo"].email = "bo.rektor@liten.se"
-
-
-def _role_ends(session: Session, today: dt.date) -> None:
-    for a in _assignments(session, "bo"):
-        a.valid_from, a.valid_to = None, today + dt.timedelta(days=3)
-
-
-def _substitute(session: Session, today: dt.date) -> None:
-    for a in _assignments(session, "cecilia"):
-        a.valid_from, a.valid_to = today + dt.timedelta(days=5), None
-
-
-def _spec(session: Session, today: dt.date) -> None:
-    routine = _routine(session, "utvardering")
-    if routine is not None:
-        spec = copy.deepcopy(routine.spec)
-        spec["messages"][0]["before"] = {"days": 17}
-        routine.spec = spec
-
-
-def _retired(session: Session, today: dt.date) -> None:
-    routine = _routine(session, "utvardering")
-    if routine is not None:
-        routine.active = False
-
-
-def _send_time(session: Session, today: dt.date) -> None:
-    municipality = session.scalars(select(models.Municipality)).one()
-    municipality.calendar = {**municipality.calendar, "send_time": "07:15"}
-
-
-def _booking(session: Session, today: dt.date) -> None:
-    for booking in session.scalars(select(models.Booking)):
-        booking.starts_at += dt.timedelta(minutes=30)
-        booking.ends_at += dt.timedelta(minutes=30)
-        booking.sequence += 1
-
-
-def _left(session: Session, today: dt.date) -> None:
-    _people(session)["cecilia"].active = False
-
-
-# Edits of what a plan reads, made in the database (each a different table or column of
-# `PlanningRows`): what the planner did not make, so its stamp does not know of them.
-EDITS: dict[str, Callable[[Session, dt.date], None]] = {
-    "email": _email,
-    "role-ends": _role_ends,
-    "substitute": _substitute,
-    "spec": _spec,
-    "retired": _retired,
-    "send-time": _send_time,
-    "booking": _booking,
-    "left": _left,
-}
 
 
 class OutboxMachine(RuleBasedStateMachine):
