@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import models
+from scheduler.identity import event_uid, sender_domain
 
 
 def _people(session: Session) -> dict[str, models.Person]:
@@ -75,6 +76,41 @@ def _left(session: Session, today: dt.date) -> None:
     _people(session)["cecilia"].active = False
 
 
+def _invitation(session: Session, today: dt.date) -> None:
+    """The record of invitations sent changes (as a retried invitation's send makes it, at a
+    moment no plan has): Bo's invitation to the spring meeting, made or taken back."""
+    record = session.scalars(select(models.InviteRecord)).first()
+    if record is not None:
+        record.status = "CANCELLED" if record.status == "CONFIRMED" else "CONFIRMED"
+        return
+    municipality = session.scalars(select(models.Municipality)).one()
+    notification = session.scalars(select(models.Notification)).first()
+    if notification is None:
+        return
+    bo = _people(session)["bo"]
+    session.add(
+        models.InviteRecord(
+            municipality_id=municipality.id,
+            routine_key="samverkansmote-var",
+            occurrence="2027",
+            uid=event_uid(
+                municipality.key,
+                "samverkansmote-var",
+                "2027",
+                sender_domain(municipality.sender_email),
+            ),
+            recipient_email=bo.email,
+            recipient_name=bo.name,
+            person_id=bo.id,
+            sequence=0,
+            method="REQUEST",
+            status="CONFIRMED",
+            notification_id=notification.id,
+            sent_at=dt.datetime.combine(today, dt.time(6), tzinfo=dt.UTC),
+        )
+    )
+
+
 EDITS: dict[str, Callable[[Session, dt.date], None]] = {
     "email": _email,
     "role-ends": _role_ends,
@@ -84,4 +120,5 @@ EDITS: dict[str, Callable[[Session, dt.date], None]] = {
     "send-time": _send_time,
     "booking": _booking,
     "left": _left,
+    "invitation": _invitation,
 }

@@ -27,7 +27,8 @@ from tests.planedits import EDITS
 from tests.profiles import MINIMAL, load, snapshot, write_variant
 from tests.simulation import outbox_problems, routine_rows, simulate_inline
 
-LOADED_AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # no moment ends a stamp in its first week
+# No moment ends a stamp in the first week after it.
+LOADED_AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 
 
 def nightly(sessions: sessionmaker[Session], at: dt.datetime, horizon: int = 400) -> PlanResult:
@@ -202,3 +203,54 @@ def test_a_re_plan_of_an_earlier_moment_plans_in_full(
     earlier = LOADED_AT - dt.timedelta(days=1)
     assert not nightly(session_factory, earlier).reused
     assert problems(session_factory, earlier) == []
+
+
+def test_a_longer_horizon_plans_in_full(session_factory: sessionmaker[Session]) -> None:
+    load(session_factory, MINIMAL, LOADED_AT, 14)
+    result = nightly(session_factory, LOADED_AT + dt.timedelta(hours=15), 400)
+    assert not result.reused and result.created > 0
+    assert problems(session_factory, LOADED_AT + dt.timedelta(hours=15), 400) == []
+
+
+# Routines whose rows a plan finds only once a new year has come: a January meeting's reminder
+# due in December (the plan looks at the occurrences of the range's last year, so the range
+# reaching into January brings it in), and a message 400 days after New Year's Eve (the plan
+# looks at occurrences from the year before now's, so at New Year the one two years back drops).
+AROUND_NEW_YEAR = {
+    "the range reaches January": (
+        14,
+        "      date: {month: 1, day: 10}\n",
+        "        before: {days: 12}\n",
+    ),
+    "now reaches January": (
+        60,
+        "      date: {month: 12, day: 31}\n",
+        "        after: {days: 400}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AROUND_NEW_YEAR))
+def test_night_by_night_over_new_year_the_outbox_equals_the_plan(
+    case: str, tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    horizon, when, offset = AROUND_NEW_YEAR[case]
+    routine = (
+        "  - key: nyar\n"
+        "    name: Uppföljning kring nyår\n"
+        "    kind: deadline\n"
+        "    when:\n" + when + "    owners: [elevhalsochef]\n"
+        "    messages:\n"
+        "      - purpose: paminnelse\n"
+        "        to: [elevhalsochef]\n"
+        "        template: utvardering-paminnelse\n" + offset
+    )
+    profile = write_variant(tmp_path, "routines:\n", "routines:\n" + routine)
+    load(session_factory, profile, LOADED_AT, horizon)
+    night, changed = at_local("2026-12-02"), 0
+    while night < at_local("2027-01-12"):
+        result = nightly(session_factory, night, horizon)
+        changed += result.created + result.cancelled
+        assert problems(session_factory, night, horizon) == [], night
+        night += dt.timedelta(days=1)
+    assert changed, "a row came or went over New Year"
