@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> str:
         with transaction(sessions) as session:
             session.execute(delete(models.DeliveryAttempt))
             session.execute(delete(models.Notification))
+            session.execute(delete(models.PlanStamp))  # a first night: no plan to stand on
         runs = [
             ("first run (empty outbox)", NOW, True),
             ("second run (nothing changed)", NOW, True),

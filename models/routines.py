@@ -79,3 +79,6 @@ class PlanStamp(Base):
     planned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     rows: Mapped[int]  # the rows it found as planned (a re-plan standing on it reports them)
+    # The rows still to be sent in its scope, as it left them: a row cancelled, deleted or
+    # added behind the planner's back changes the count, and the next night plans in full.
+    pending: Mapped[int]

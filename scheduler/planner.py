@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
@@ -565,7 +566,8 @@ def replan(
     """
     rows = read_planning_rows(session, municipality_id)
     digest = planstamp.input_digest(rows, horizon_days)
-    stamp = planstamp.reusable(session, municipality_id, digest, now) if reuse else None
+    pending = partial(_pending, session, municipality_id, now)
+    stamp = planstamp.reusable(session, municipality_id, digest, now, pending) if reuse else None
     if stamp is not None:
         result = PlanResult(unchanged=stamp.rows, reused=True)
     else:
@@ -605,7 +607,8 @@ def _replan_in_full(
     synced = outbox.sync(session, wanted, scope, now, NOT_PLANNED)
     until = planstamp.valid_until(data, plan, now, end, horizon_days)
     planned = synced.created + synced.updated + synced.revived + synced.unchanged
-    planstamp.record(session, municipality_id, digest, now, until, planned)
+    pending = _pending(session, municipality_id, now)
+    planstamp.record(session, municipality_id, digest, now, until, planned, pending)
     return PlanResult(
         created=synced.created,
         updated=synced.updated,
@@ -613,6 +616,20 @@ def _replan_in_full(
         cancelled=len(synced.cancelled),
         unchanged=synced.unchanged,
         routines=synced.routines,
+    )
+
+
+def _pending(session: Session, municipality_id: int, now: dt.datetime) -> int:
+    """The rows of the routine scope still to be sent (retries are the sender's)."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                _routine_scope(municipality_id, now),
+                models.Notification.status == models.Status.PENDING,
+                outbox.not_in_retry(),
+            )
+        )
+        or 0
     )
 
 

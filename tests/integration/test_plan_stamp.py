@@ -4,8 +4,9 @@ scheduler/planstamp.py: a full re-plan stores a digest of what it read and until
 moment does not matter; the nightly re-plan (`reuse=True`) then skips planning and comparing.
 Here, on SQLite and PostgreSQL: with nothing changed it writes nothing at all; every kind of
 edit of what a plan reads ends the stamp; a role changing hands on a later day ends it that
-day (the invitations' hand-over); a stamp never holds for more than a week, so a row changed
-behind the planner's back is repaired within one. `tests/integration/test_replan_state.py`
+day (the invitations' hand-over); a row cancelled, deleted or added behind the planner's back
+is repaired the next night, and a stamp never holds for more than a week, so a row edited
+behind its back is repaired within one. `tests/integration/test_replan_state.py`
 checks the same against the full plan after any sequence of steps.
 """
 
@@ -149,23 +150,44 @@ def test_a_role_changing_hands_on_a_later_day_ends_the_stamp_that_day(
         assert any(email == "cecilia@liten.se" for email, _ in handed)
 
 
-def test_a_stamp_holds_a_week_at_most_so_a_row_changed_behind_the_planner_is_repaired(
+@pytest.mark.parametrize("by_hand", ["cancelled", "deleted"])
+def test_a_row_cancelled_or_deleted_behind_the_planner_is_back_the_next_night(
+    by_hand: str, session_factory: sessionmaker[Session]
+) -> None:
+    load(session_factory, MINIMAL, LOADED_AT)
+    with transaction(session_factory) as session:
+        row = next(r for r in routine_rows(session) if r.status == models.Status.PENDING)
+        key = row.idempotency_key
+        if by_hand == "cancelled":
+            row.status = models.Status.CANCELLED
+        else:
+            session.delete(row)
+    night = LOADED_AT + dt.timedelta(hours=15)
+    result = nightly(session_factory, night)
+    assert not result.reused and result.revived + result.created == 1
+    with session_factory() as session:
+        assert {r.idempotency_key: r.status for r in routine_rows(session)}[key] == (
+            models.Status.PENDING
+        )
+    assert problems(session_factory, night) == []
+
+
+def test_a_stamp_holds_a_week_at_most_so_a_row_edited_behind_the_planner_is_repaired(
     session_factory: sessionmaker[Session],
 ) -> None:
     load(session_factory, MINIMAL, LOADED_AT)
     with transaction(session_factory) as session:
         row = next(r for r in routine_rows(session) if r.status == models.Status.PENDING)
-        row.status = models.Status.CANCELLED  # by hand, in the database
+        row.recipient_email = "someone.else@liten.se"  # by hand, in the database
         key = row.idempotency_key
     six_days = LOADED_AT + dt.timedelta(days=6)
-    assert nightly(session_factory, six_days).reused  # not compared: still cancelled
+    assert nightly(session_factory, six_days).reused  # not compared: still edited
     week = LOADED_AT + dt.timedelta(days=7)
     result = nightly(session_factory, week)
-    assert not result.reused and result.revived == 1
+    assert not result.reused and result.updated == 1
     with session_factory() as session:
-        assert {r.idempotency_key: r.status for r in routine_rows(session)}[key] == (
-            models.Status.PENDING
-        )
+        emails = {r.idempotency_key: r.recipient_email for r in routine_rows(session)}
+    assert emails[key] != "someone.else@liten.se"
     assert problems(session_factory, week) == []
 
 

@@ -5,9 +5,9 @@ Revises: 0008
 Create Date: 2026-12-07
 
 `plan_stamp` holds, per municipality, a digest of the planning input of its last full re-plan,
-the moment it planned, until when the same input gives the same rows, and how many rows it
-wanted. The nightly re-plan stands on it while both hold (scheduler/planstamp.py). Written to
-match models/routines.py.
+the moment it planned, until when the same input gives the same rows, how many rows it planned
+and how many of its scope's rows were still to be sent. The nightly re-plan stands on it while
+all of them hold (scheduler/planstamp.py). Written to match models/routines.py.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("pending", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["municipality_id"],
             ["municipality.id"],
