@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> str:
         runs = [
             ("first run (empty outbox)", NOW, True),
             ("second run (nothing changed)", NOW, True),
-            ("third run, in full (nothing changed, no stamps)", NOW, False),
+            ("third run, in full (nothing changed, stamps not used)", NOW, False),
             ("the next night (a day later)", NOW + dt.timedelta(days=1), True),
         ]
         for label, moment, reuse in runs:
