@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 import models
-from scheduler.calendar import STOCKHOLM
+from scheduler.calendar import STOCKHOLM, local_moment
 
 if TYPE_CHECKING:
     from scheduler.planner import Plan, PlanningInput, PlanningRows
@@ -51,6 +51,7 @@ WEEK = dt.timedelta(days=7)
 # How far beyond the range a full re-plan looks, for the first row the range would reach.
 LOOKAHEAD = WEEK
 _SOURCES = ("core", "models", "scheduler")
+MIDNIGHT = dt.time(0)
 
 
 @lru_cache(maxsize=1)
@@ -95,17 +96,19 @@ def valid_until(
     end_year = end.astimezone(STOCKHOLM).year
     moments = [
         now + WEEK,
-        _local_midnight(dt.date(today.year + 1, 1, 1)),
+        local_moment(dt.date(today.year + 1, 1, 1), MIDNIGHT),
         # The range reaching into another year: a plan looks at that year's occurrences.
-        _local_midnight(dt.date(end_year + 1, 1, 1)) - horizon,
+        local_moment(dt.date(end_year + 1, 1, 1), MIDNIGHT) - horizon,
     ]
+    # A timing without a recipient plans nothing until a role changes hands (a boundary below),
+    # and one with recipients is a row too; the rule stated plainly: a moment comes due.
     moments += [t.due_at for t, _ in plan.timings if t.due_at >= now]
     moments += [r.due_at if r.due_at < end else r.due_at - horizon for r in plan.rows]
     for a in data.directory.assignments:
         if a.valid_from is not None and a.valid_from > today:
-            moments.append(_local_midnight(a.valid_from))
+            moments.append(local_moment(a.valid_from, MIDNIGHT))
         if a.valid_to is not None and a.valid_to >= today:
-            moments.append(_local_midnight(a.valid_to + dt.timedelta(days=1)))
+            moments.append(local_moment(a.valid_to + dt.timedelta(days=1), MIDNIGHT))
     return min(moments)
 
 
@@ -144,7 +147,3 @@ def record(
         session.add(stamp)
     stamp.digest, stamp.planned_at, stamp.valid_until = digest, now, until
     stamp.rows, stamp.pending = rows, pending
-
-
-def _local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0), tzinfo=STOCKHOLM).astimezone(dt.UTC)
