@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Executable, and_, func, select
 from sqlalchemy.orm import Session
 
 import models
@@ -399,64 +399,48 @@ class PlanningRows:
     municipality: models.Municipality
     # The municipality's own columns a plan reads (its settings are `calendar`).
     own: tuple[Any, ...]
-    routines: list[tuple[int, str, dict[str, Any], bool]]  # id, key, spec, active
-    bookings: list[tuple[Any, ...]]
+    routines: list[tuple[Any, ...]]  # id, key, spec, active
+    bookings: list[tuple[Any, ...]]  # routine id, occurrence, then BookingInfo's fields
     assignments: list[Assignment]
-    people: list[tuple[int, str]]  # every person's id and key (the invitations name them)
+    people: list[tuple[Any, ...]]  # every person's id and key (the invitations name them)
     invites: list[tuple[Any, ...]]  # every recipient's last invitation
 
 
 def read_planning_rows(session: Session, municipality_id: int) -> PlanningRows:
     m = session.get_one(models.Municipality, municipality_id)
     r, b, i, p = models.Routine, models.Booking, models.InviteRecord, models.Person
-    routines = [
-        (id_, key, spec, active)
-        for id_, key, spec, active in session.execute(
-            select(r.id, r.key, r.spec, r.active)
-            .where(r.municipality_id == municipality_id)
-            .order_by(r.key)
+    routines = _tuples(
+        session,
+        select(r.id, r.key, r.spec, r.active)
+        .where(r.municipality_id == municipality_id)
+        .order_by(r.key),
+    )
+    # In BookingInfo's order after the first two.
+    booking = (b.starts_at, b.ends_at, b.location, b.sequence, b.booked_at, b.cancelled_at)
+    bookings = _tuples(
+        session,
+        select(b.routine_id, b.occurrence, *booking)
+        .where(b.routine_id.in_([id_ for id_, *_ in routines]))
+        .order_by(b.id),
+    )
+    people = _tuples(
+        session, select(p.id, p.key).where(p.municipality_id == municipality_id).order_by(p.id)
+    )
+    invites = _tuples(
+        session,
+        select(
+            i.uid,
+            i.recipient_email,
+            i.recipient_name,
+            i.person_id,
+            i.sequence,
+            i.method,
+            i.status,
+            i.notification_id,
         )
-    ]
-    bookings = [
-        tuple(row)
-        for row in session.execute(
-            select(
-                b.routine_id,
-                b.occurrence,
-                b.starts_at,
-                b.ends_at,
-                b.location,
-                b.sequence,
-                b.booked_at,
-                b.cancelled_at,
-            )
-            .where(b.routine_id.in_([id_ for id_, *_ in routines]))
-            .order_by(b.id)
-        )
-    ]
-    people = [
-        (id_, key)
-        for id_, key in session.execute(
-            select(p.id, p.key).where(p.municipality_id == municipality_id).order_by(p.id)
-        )
-    ]
-    invites = [
-        tuple(row)
-        for row in session.execute(
-            select(
-                i.uid,
-                i.recipient_email,
-                i.recipient_name,
-                i.person_id,
-                i.sequence,
-                i.method,
-                i.status,
-                i.notification_id,
-            )
-            .where(i.municipality_id == municipality_id)
-            .order_by(i.id)
-        )
-    ]
+        .where(i.municipality_id == municipality_id)
+        .order_by(i.id),
+    )
     return PlanningRows(
         municipality=m,
         own=(m.id, m.key, m.name, m.sender_name, m.sender_email, m.calendar),
@@ -466,6 +450,10 @@ def read_planning_rows(session: Session, municipality_id: int) -> PlanningRows:
         people=people,
         invites=invites,
     )
+
+
+def _tuples(session: Session, query: Executable) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in session.execute(query)]
 
 
 def planning_input(session: Session, municipality_id: int) -> PlanningInput:
@@ -496,24 +484,8 @@ def build_input(rows: PlanningRows) -> PlanningInput:
         files = spec.pop("attachment_files", [])
         (routines if active else retired).append((Routine.model_validate(spec), files))
     bookings = {
-        (routine_keys[routine_id], occurrence): BookingInfo(
-            start=starts_at,
-            end=ends_at,
-            location=location,
-            sequence=sequence,
-            booked_at=booked_at,
-            cancelled_at=cancelled_at,
-        )
-        for (
-            routine_id,
-            occurrence,
-            starts_at,
-            ends_at,
-            location,
-            sequence,
-            booked_at,
-            cancelled_at,
-        ) in rows.bookings
+        (routine_keys[routine_id], occurrence): BookingInfo(*booking)
+        for routine_id, occurrence, *booking in rows.bookings
     }
     person_keys = dict(rows.people)
     invites: dict[str, list[lifecycle.Sent]] = {}
