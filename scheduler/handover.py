@@ -32,18 +32,23 @@ def hand_over(
 
     `recipients`, when given, holds the assignments of (at least) the row's person, loaded
     once for a worker's batch; otherwise they are read here."""
+    today = local_date(as_of)
+    # The usual case first, cheaply: the planned person still holds the role. A batch's
+    # directory answers that without the municipality's settings (their validation cost a
+    # reminder more than the check itself).
+    if (
+        recipients is not None
+        and row.person_id is not None
+        and recipients.holds(row.person_id, row.roles, today)
+    ):
+        return True
     municipality = session.get_one(models.Municipality, row.municipality_id)
     role_names = dict(MunicipalitySettings.of(municipality).role_names)
-    today = local_date(as_of)
-    # The usual case first, cheaply: the planned person still holds the role.
     if row.person_id is None:  # no one planned by name: anyone holding the role will do
         if load_directory(session, municipality.id, role_names).resolve(row.roles, today):
             return True
-    else:
-        if recipients is None:
-            recipients = load_directory(
-                session, municipality.id, role_names, person_id=row.person_id
-            )
+    elif recipients is None:
+        recipients = load_directory(session, municipality.id, role_names, person_id=row.person_id)
         if recipients.holds(row.person_id, row.roles, today):
             return True
     holders = load_directory(session, municipality.id, role_names).resolve(row.roles, today)

@@ -284,7 +284,7 @@ def _record_sent(
         statement, parameters = outbox.record_plain_send(
             notification_id, attempt, as_of, result.reply, _ms(started), HOSTNAME
         )
-        records.execute(statement, parameters)
+        records.execute_plain(statement, parameters)
         return
     with delivery.sessions() as session, session.begin():
         if attempt is not None and not again:
