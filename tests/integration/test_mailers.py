@@ -554,3 +554,97 @@ def test_a_refusal_in_a_pipelined_group_keeps_its_code_when_the_server_then_clos
         mailer.close()
         server.thread.join(5)
     assert getattr(caught.value, "smtp_code", None) == code
+
+
+# --------------------------------------------------------------------------- the next envelope
+
+
+def test_the_next_envelope_goes_out_once_the_server_took_the_message_and_its_content_later(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer
+) -> None:
+    second = make_message(to="nasta@skolan.example", subject="andra")
+    mailer.send(make_message(subject="första"), then=second)
+
+    if smtp_server.pipelining:  # the envelope is there, unanswered: RCPT seen, nothing taken
+        assert smtp_server.wait_for_rcpts(2)
+    else:  # nothing to overlap with: announced by its own send
+        assert not smtp_server.wait_for_rcpts(2, timeout=0.2)
+    assert subjects(smtp_server) == ["första"]
+
+    mailer.send(second)
+    assert subjects(smtp_server) == ["första", "andra"]
+    assert smtp_server.rcpts == [RECIPIENT, "nasta@skolan.example"]
+    assert smtp_server.connections == 1
+
+
+def test_an_announced_envelope_is_dropped_when_another_message_goes_first(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer
+) -> None:
+    announced = make_message(subject="väntar")
+    mailer.send(make_message(subject="första"), then=announced)
+    mailer.send(make_message(subject="annan"))  # not the one announced
+    assert subjects(smtp_server) == ["första", "annan"]
+
+    mailer.send(announced)  # still deliverable, once
+    assert subjects(smtp_server) == ["första", "annan", "väntar"]
+
+
+def test_close_after_an_announcement_delivers_nothing_more_and_does_not_wait(
+    smtp_server: SmtpRecorder,
+) -> None:
+    # A QUIT now would be read as the content of "väntar", and its reply waited for until the
+    # timeout (a minute here): closing must drop the connection instead.
+    mailer = SmtpMailer(smtp_server.smtp_config(timeout=60.0), local_hostname="worker.test")
+    mailer.send(make_message(subject="första"), then=make_message(subject="väntar"))
+    closing = threading.Thread(target=mailer.close)
+    closing.start()
+    closing.join(20.0)
+    assert not closing.is_alive()
+
+    mailer.send(make_message(subject="efter"))
+    mailer.close()
+    assert subjects(smtp_server) == ["första", "efter"]
+    assert smtp_server.connections == 2
+
+
+def test_a_connection_dropped_after_the_announcement_sends_the_message_on_a_fresh_one(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer
+) -> None:
+    announced = make_message(subject="efter omstart")
+    mailer.send(make_message(subject="före omstart"), then=announced)
+    smtp_server.stop()
+    smtp_server.start()
+
+    mailer.send(announced)
+    assert subjects(smtp_server) == ["före omstart", "efter omstart"]
+    assert smtp_server.connections == 2
+
+
+def test_a_refused_recipient_of_an_announced_envelope_is_raised_as_without_it(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer
+) -> None:
+    smtp_server.fail_rcpt("finns.inte@skolan.example", 550, "5.1.1 Recipient address rejected")
+    refused = make_message(to="finns.inte@skolan.example")
+    mailer.send(make_message(subject="första"), then=refused)
+
+    with pytest.raises(PermanentDeliveryError) as caught:
+        mailer.send(refused)
+    assert caught.value.reply == "550 5.1.1 Recipient address rejected"
+
+    mailer.send(make_message(subject="nästa"))
+    assert subjects(smtp_server) == ["första", "nästa"]
+    assert smtp_server.connections == 1
+
+
+def test_a_next_message_that_cannot_be_sent_does_not_touch_this_one(
+    smtp_server: SmtpRecorder, mailer: SmtpMailer
+) -> None:
+    malformed = make_message(to="inte en adress")
+    mailer.send(make_message(subject="första"), then=malformed)
+    assert subjects(smtp_server) == ["första"]
+
+    with pytest.raises(PermanentDeliveryError):
+        mailer.send(malformed)
+    mailer.send(make_message(subject="nästa"))
+    assert subjects(smtp_server) == ["första", "nästa"]
+    assert smtp_server.connections == 1
