@@ -183,7 +183,8 @@ class SmtpMailer:
         """Say QUIT and close the connection; a later send() opens a new one."""
         with self._lock:
             if self._announced is not None:
-                # The server waits for a message's content: a QUIT would be read as part of it.
+                # The server waits for a message's content, so a QUIT would be read as part of
+                # it (and the replies to the envelope taken for the QUIT's): just close.
                 self._discard()
             if self._conn is not None and self._pid == os.getpid():
                 # Closing anyway if QUIT fails; the server forgets the session on its own.

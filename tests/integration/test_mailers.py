@@ -592,8 +592,8 @@ def test_an_announced_envelope_is_dropped_when_another_message_goes_first(
 def test_close_after_an_announcement_delivers_nothing_more_and_does_not_wait(
     smtp_server: SmtpRecorder,
 ) -> None:
-    # A QUIT now would be read as the content of "väntar", and its reply waited for until the
-    # timeout (a minute here): closing must drop the connection instead.
+    # The server waits for the content of "väntar": closing must end that transaction with
+    # nothing delivered, and not wait for a reply (the timeout is a minute here).
     mailer = SmtpMailer(smtp_server.smtp_config(timeout=60.0), local_hostname="worker.test")
     mailer.send(make_message(subject="första"), then=make_message(subject="väntar"))
     closing = threading.Thread(target=mailer.close)
