@@ -33,14 +33,18 @@ from worker.smtp_mailer import SmtpMailer
 
 
 class TimedMailer:
-    """SmtpMailer that notes when the server's 250 to DATA came back."""
+    """SmtpMailer that notes when the server's 250 to DATA came back. It passes the next
+    message on (`then`), as the service's mailer is given it, so the window measured holds
+    the next envelope's write, as in the service."""
+
+    announces = True
 
     def __init__(self, inner: SmtpMailer) -> None:
         self.inner = inner
         self.accepted: dict[str, float] = {}
 
-    def send(self, message: EmailMessage) -> SendResult:
-        result = self.inner.send(message)
+    def send(self, message: EmailMessage, then: EmailMessage | None = None) -> SendResult:
+        result = self.inner.send(message, then=then)
         self.accepted[str(message["Message-ID"])] = time.perf_counter()
         return result
 
@@ -157,3 +161,52 @@ def test_a_worker_dying_inside_the_window_sends_the_same_message_id_again(
     assert [a.outcome for a in outbox.attempts()[first]] == ["sent"]  # the first never recorded
     assert copies[0].message["Subject"] == copies[1].message["Subject"]
     assert copies[0].rcpt_tos == copies[1].rcpt_tos
+
+
+def test_a_worker_dying_inside_the_window_of_a_batch_leaves_the_next_message_unsent(
+    tmp_path: Path, outbox: Outbox, smtp_server: SmtpRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a batch, the next message's envelope is on the wire when the worker dies inside the
+    first one's window: that message's content never went out, so only the first is sent
+    twice (the window stays one message), and the next is sent once, after the lease."""
+    outbox.load(write_profile(tmp_path / "felprov.yaml", 3))
+    ids = outbox.mailout_ids()
+    now = dt.datetime.now(dt.UTC)
+    outbox.make_due(ids, now)
+    mailer = SmtpMailer(smtp_server.smtp_config())
+    delivery = Delivery(outbox.sessions, mailer, Renderer(ROOT / "templates"))
+    original = delivery_module._record_sent
+    announced = 0
+
+    def die(*_args: Any, **_kwargs: Any) -> None:
+        nonlocal announced
+        smtp_server.wait_for_rcpts(2, timeout=2.0)  # the next envelope went out (PIPELINING)
+        announced = len(smtp_server.rcpts)
+        raise Crash
+
+    try:
+        with transaction(outbox.sessions) as session:
+            claimed = claim_due(session, now, 10)
+        monkeypatch.setattr(delivery_module, "_record_sent", die)
+        with pytest.raises(Crash):
+            deliver_batch(delivery, claimed, now)
+        monkeypatch.setattr(delivery_module, "_record_sent", original)
+        assert announced == 2
+        mailer.close()  # what the process's death does to its connection
+        assert outbox.ids_in(Status.SENDING, ids) == set(claimed)
+        lease = dt.timedelta(seconds=600)
+        later = dt.datetime.now(dt.UTC) + lease + dt.timedelta(seconds=1)
+        with transaction(outbox.sessions) as session:
+            assert sweep_expired(session, later, lease) == 3
+            again = claim_due(session, later, 10)
+        assert deliver_batch(delivery, again, later) == {i: DeliveryOutcome.SENT for i in again}
+    finally:
+        mailer.close()
+    by_id = {r.id: r.message_id for r in outbox.rows(ids)}
+    copies = {
+        i: [m for m in smtp_server.received if m.message["Message-ID"] == by_id[i]] for i in ids
+    }
+    first = claimed[0]
+    assert len(copies[first]) == 2  # the window: accepted, not recorded
+    assert all(len(copies[i]) == 1 for i in ids if i != first)
+    assert len(smtp_server.received) == 4

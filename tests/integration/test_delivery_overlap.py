@@ -1,0 +1,101 @@
+"""A batch through the real SMTP mailer to a real server: the next message's envelope goes out
+while this message's record is written, and still no message's content reaches the server
+before the record of the one before it (the window of docs/reliability.md: one message)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+import models
+import worker.delivery as delivery_module
+from core.settings import ROOT
+from models import Status
+from tests.fixtures.smtp import Received, SmtpRecorder
+from tests.integration.test_outbox_delivery import END_OF_2027, claim, loaded
+from worker.delivery import Delivery, DeliveryOutcome, deliver_batch
+from worker.render import Renderer
+from worker.smtp_mailer import SmtpMailer
+
+__all__ = ["loaded"]  # the fixture, used by name
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+def server(request: pytest.FixtureRequest) -> Iterator[SmtpRecorder]:
+    recorder = SmtpRecorder(pipelining=request.param)
+    recorder.start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop()
+
+
+def _message_ids(sessions: sessionmaker[Session], ids: list[int]) -> dict[str, int]:
+    with sessions() as session:
+        rows = session.execute(
+            select(models.Notification.message_id, models.Notification.id).where(
+                models.Notification.id.in_(ids)
+            )
+        )
+        return {message_id.strip("<>"): notification_id for message_id, notification_id in rows}
+
+
+def _sent(sessions: sessionmaker[Session], ids: list[int]) -> set[int]:
+    with sessions() as session:
+        return set(
+            session.scalars(
+                select(models.Notification.id).where(
+                    models.Notification.id.in_(ids), models.Notification.status == Status.SENT
+                )
+            )
+        )
+
+
+def test_the_next_envelope_overlaps_the_record_and_no_content_comes_before_the_record(
+    server: SmtpRecorder, loaded: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = claim(loaded, END_OF_2027)[:3]
+    assert len(ids) == 3
+    by_message_id = _message_ids(loaded, ids)
+    accepted: list[int] = []
+    unrecorded_at_accept: list[set[int]] = []
+
+    def on_accept(received: Received) -> None:
+        # The server is about to take a message: every message it took before must be
+        # recorded by now.
+        unrecorded_at_accept.append(set(accepted) - _sent(loaded, ids))
+        accepted.append(by_message_id[str(received.message["Message-ID"]).strip("<>")])
+
+    server.on_accept = on_accept
+    overlapped: list[bool] = []
+    record = delivery_module._record_sent
+
+    def record_after_looking(*args: Any, **kwargs: Any) -> Any:
+        # Before this record is written: did the next message's envelope reach the server?
+        following = len(accepted) + 1
+        if following <= len(ids):
+            overlapped.append(
+                server.wait_for_rcpts(following, timeout=2.0 if server.pipelining else 0.2)
+            )
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(delivery_module, "_record_sent", record_after_looking)
+    mailer = SmtpMailer(server.smtp_config(), local_hostname="worker.test")
+    delivery = Delivery(loaded, mailer, Renderer(ROOT / "templates"))
+    try:
+        outcomes = deliver_batch(delivery, ids, END_OF_2027)
+    finally:
+        mailer.close()
+
+    assert outcomes == {i: DeliveryOutcome.SENT for i in ids}
+    assert accepted == ids
+    assert unrecorded_at_accept == [set()] * len(ids)
+    # With PIPELINING, each record but the last overlapped the next envelope; without, none.
+    assert overlapped == [server.pipelining] * (len(ids) - 1)
+    assert server.connections == 1
