@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import worker.delivery as delivery_module
+import worker.smtp_mailer as smtp_mailer
 from core.settings import ROOT, Settings
 from models import Status
 from models.db import transaction
@@ -33,19 +34,28 @@ from worker.smtp_mailer import SmtpMailer
 
 
 class TimedMailer:
-    """SmtpMailer that notes when the server's 250 to DATA came back. It passes the next
-    message on (`then`), as the service's mailer is given it, so the window measured holds
-    the next envelope's write, as in the service."""
+    """SmtpMailer that notes when the server's 250 to DATA came back: the moment the reply was
+    read, before the next message's envelope is written (the mailer is given the next
+    message, `then`, as in the service), so the window measured holds that write."""
 
     announces = True
 
-    def __init__(self, inner: SmtpMailer) -> None:
+    def __init__(self, inner: SmtpMailer, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inner = inner
         self.accepted: dict[str, float] = {}
+        self._replied = 0.0
+        data = smtp_mailer._data
+
+        def timed_data(conn: Any, stuffed: bytes) -> Any:
+            reply = data(conn, stuffed)
+            self._replied = time.perf_counter()
+            return reply
+
+        monkeypatch.setattr(smtp_mailer, "_data", timed_data)
 
     def send(self, message: EmailMessage, then: EmailMessage | None = None) -> SendResult:
         result = self.inner.send(message, then=then)
-        self.accepted[str(message["Message-ID"])] = time.perf_counter()
+        self.accepted[str(message["Message-ID"])] = self._replied
         return result
 
     def close(self) -> None:
@@ -69,7 +79,7 @@ def test_the_window_between_accepted_and_recorded_is_milliseconds(
     ids = outbox.mailout_ids()
     now = dt.datetime.now(dt.UTC)
     outbox.make_due(ids, now)
-    mailer = TimedMailer(SmtpMailer(smtp_server.smtp_config()))
+    mailer = TimedMailer(SmtpMailer(smtp_server.smtp_config()), monkeypatch)
     recorded: dict[int, float] = {}
     original = delivery_module._record_sent
 
