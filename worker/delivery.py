@@ -37,7 +37,7 @@ from scheduler.cases.guard import send_time_refusal
 from scheduler.directory import RoleDirectory, load_directory
 from scheduler.handover import hand_over
 from scheduler.municipality import MunicipalitySettings
-from worker.mailers import AnnouncingMailer, Mailer
+from worker.mailers import Mailer
 from worker.outgoing import build_message
 from worker.render import Renderer
 
@@ -101,25 +101,13 @@ def deliver_batch(
     prepared = _retry_on_disconnect(lambda _again: _prepare(delivery, ids, as_of))
     outcomes: dict[int, DeliveryOutcome] = {}
     records = _held(delivery)
-    ready = [prepared.get(i) for i in ids]
-    # Each message's successor to send, if any: its envelope goes out while this one's
-    # record is written (`_send`).
-    successors: dict[int, _Ready] = {}
-    following: _Ready | None = None
-    for notification_id, item in zip(reversed(ids), reversed(ready), strict=True):
-        if following is not None:
-            successors[notification_id] = following
-        if isinstance(item, _Ready):
-            following = item
     try:
         for notification_id in ids:
             item = prepared.get(notification_id, DeliveryOutcome.SKIPPED)
             if isinstance(item, DeliveryOutcome):
                 outcomes[notification_id] = item
             else:
-                outcomes[notification_id] = _send(
-                    delivery, notification_id, as_of, item, records, successors.get(notification_id)
-                )
+                outcomes[notification_id] = _send(delivery, notification_id, as_of, item, records)
     finally:
         if records is not None:
             records.close()
@@ -142,27 +130,19 @@ def _send(
     as_of: dt.datetime,
     prepared: _Ready | PermanentDeliveryError,
     records: HeldConnection | None = None,
-    successor: _Ready | None = None,
 ) -> DeliveryOutcome:
     started = time.monotonic()
     if isinstance(prepared, PermanentDeliveryError):  # the message could not be built
         failure = partial(_record_failure, delivery, notification_id, as_of, prepared, started)
         return _retry_on_disconnect(failure)
     try:
-        if successor is not None and getattr(delivery.mailer, "announces", False):
-            # The next message's envelope goes out once the server has this one, so its
-            # round trip overlaps this message's record (worker.smtp_mailer `send`).
-            announcing = cast(AnnouncingMailer, delivery.mailer)
-            result = announcing.send(prepared.message, then=successor.message)
-        else:
-            result = delivery.mailer.send(prepared.message)
+        result = delivery.mailer.send(prepared.message)
     except DeliveryError as exc:
         failure = partial(_record_failure, delivery, notification_id, as_of, exc, started)
         return _retry_on_disconnect(failure)
     # The one open window: the server has the message and the database does not know yet.
-    # Nothing else happens in it (but the next envelope's write, above); a crash here makes
-    # the sweeper send the same copy again (same Message-ID) once the lease runs out. The
-    # next message's content waits for this record. See docs/reliability.md.
+    # Nothing else happens in it; a crash here makes the sweeper send the same copy again
+    # (same Message-ID) once the lease runs out. See docs/reliability.md.
     record = partial(
         _record_sent,
         delivery,

@@ -33,7 +33,6 @@ from core.errors import DeliveryError, PermanentDeliveryError, TransientDelivery
 from worker import mimepolicy
 
 __all__ = [
-    "AnnouncingMailer",
     "FileMailer",
     "Mailer",
     "MemoryMailer",
@@ -63,15 +62,6 @@ class Mailer(Protocol):
     def send(self, message: EmailMessage) -> SendResult: ...
 
     def close(self) -> None: ...
-
-
-class AnnouncingMailer(Mailer, Protocol):
-    """A mailer that can put the next message's envelope on the wire once the server has
-    taken this one (`announces` is True: worker.smtp_mailer.SmtpMailer)."""
-
-    announces: bool
-
-    def send(self, message: EmailMessage, then: EmailMessage | None = None) -> SendResult: ...
 
 
 # --------------------------------------------------------------------------- addresses

@@ -85,17 +85,6 @@ class _Envelope:
         return []
 
 
-def _envelope_or_none(message: EmailMessage | None) -> _Envelope | None:
-    """The envelope of a message to announce, or None if it cannot be made (its own send
-    raises the reason)."""
-    if message is None:
-        return None
-    try:
-        return _Envelope.of(message)
-    except Exception:
-        return None
-
-
 class SmtpMailer:
     """Sends through an SMTP relay over one reused connection per process.
 
@@ -120,82 +109,31 @@ class SmtpMailer:
         self._lock = threading.Lock()
         self._conn: smtplib.SMTP | None = None
         self._pid = 0  # the process that opened self._conn
-        # The message whose MAIL, RCPT and DATA are on the wire, unanswered (`announce`).
-        self._announced: tuple[EmailMessage, _Envelope] | None = None
         _LIVE_SMTP_MAILERS.add(self)
 
-    # worker.delivery passes `then` (the message it sends next) to a mailer that says so.
-    announces = True
-
-    def send(self, message: EmailMessage, then: EmailMessage | None = None) -> SendResult:
-        """Deliver the message; return the server's reply to DATA, e.g. "250 2.0.0 Ok".
-
-        `then`: the message the caller sends next. Once the server has taken this one, that
-        one's envelope (MAIL, RCPT and DATA, pipelined) is put on the connection, unanswered;
-        the next `send(then)` reads the replies and sends the content. Meanwhile the caller
-        records this message, so one round trip of each message overlaps that record.
-
-        Nothing of `then`'s content goes out here: the server, having answered DATA with 354,
-        waits for it. A crash, a dropped connection or another message sent first closes the
-        connection, which ends that transaction with nothing delivered. So the window of
-        `docs/reliability.md` (the server has a message, the database does not know yet)
-        still holds one message, and all it gains is one short write: `then`'s envelope is
-        built before this message's transaction begins."""
-        announced = self._announced  # read again under the lock
-        envelope = (
-            announced[1]
-            if announced is not None and announced[0] is message
-            else _Envelope.of(message)
-        )
-        following = _envelope_or_none(then)
+    def send(self, message: EmailMessage) -> SendResult:
+        """Deliver the message; return the server's reply to DATA, e.g. "250 2.0.0 Ok"."""
+        envelope = _Envelope.of(message)
         with self._lock:
-            announced, self._announced = self._announced, None
-            if announced is not None and (announced[0] is not message or self._pid != os.getpid()):
-                # Another message's envelope waits for its content: only closing ends that.
-                self._discard()
-                announced = None
             try:
-                result = self._transact(envelope, announced=announced is not None)
+                return self._transact(envelope)
             except SMTP_FAULTS as exc:
                 self._recover_after(exc)
                 raise classify_smtp_error(exc) from exc
-            if then is not None and following is not None:
-                self._announce(then, following)
-            return result
-
-    def _announce(self, message: EmailMessage, envelope: _Envelope) -> None:
-        """Write `message`'s envelope on the open connection (see `send`); never raises."""
-        conn = self._conn
-        if conn is None or not conn.has_extn("pipelining"):
-            return
-        try:
-            commands = _pipelined_commands(conn, envelope)
-        except Exception:  # not sendable as it is: its own send() raises what it is
-            return
-        try:
-            conn.send(commands)
-        except SMTP_FAULTS:
-            self._discard()  # its own send() opens a new connection
-            return
-        self._announced = (message, envelope)
 
     def close(self) -> None:
         """Say QUIT and close the connection; a later send() opens a new one."""
         with self._lock:
-            if self._announced is not None:
-                # The server waits for a message's content, so a QUIT would be read as part of
-                # it (and the replies to the envelope taken for the QUIT's): just close.
-                self._discard()
             if self._conn is not None and self._pid == os.getpid():
                 # Closing anyway if QUIT fails; the server forgets the session on its own.
                 with contextlib.suppress(*SMTP_FAULTS):
                     self._conn.quit()
             self._discard()
 
-    def _transact(self, envelope: _Envelope, *, announced: bool = False) -> SendResult:
+    def _transact(self, envelope: _Envelope) -> SendResult:
         conn, reused = self._checkout()
         try:
-            mail = _mail_reply(conn) if announced else _start(conn, envelope)
+            mail = _start(conn, envelope)
         except _STALE_CONNECTION:
             if not reused:
                 raise
@@ -271,7 +209,6 @@ class SmtpMailer:
         # No QUIT: after an error the session's state is unknown, and after fork() the
         # socket is shared with the parent. close() only closes our file descriptor.
         conn, self._conn = self._conn, None
-        self._announced = None
         if conn is not None:
             conn.close()
 
@@ -351,35 +288,15 @@ def _start(conn: smtplib.SMTP, envelope: _Envelope) -> _Mail:
     options = envelope.mail_options(conn)
     if envelope.international:
         conn.command_encoding = "utf-8"  # as smtplib's mail() does for SMTPUTF8
+    mail = f"FROM:{smtplib.quoteaddr(envelope.sender)}" + "".join(" " + o for o in options)
     if not conn.has_extn("pipelining"):
-        conn.putcmd("mail", _mail_argument(envelope, options))
+        conn.putcmd("mail", mail)
         code, text = conn.getreply()
         return _Mail(code, text, pipelined=False)
-    conn.send(_pipelined_commands(conn, envelope, options))
-    return _mail_reply(conn)
-
-
-def _mail_argument(envelope: _Envelope, options: list[str]) -> str:
-    return f"FROM:{smtplib.quoteaddr(envelope.sender)}" + "".join(" " + o for o in options)
-
-
-def _pipelined_commands(
-    conn: smtplib.SMTP, envelope: _Envelope, options: list[str] | None = None
-) -> str:
-    """MAIL, RCPT and DATA in one write (RFC 2920)."""
-    if options is None:
-        options = envelope.mail_options(conn)
-        if envelope.international:
-            conn.command_encoding = "utf-8"
-    mail = _mail_argument(envelope, options)
     commands = [f"mail {mail}", f"rcpt TO:{smtplib.quoteaddr(envelope.recipient)}", "data"]
     if any("\r" in command or "\n" in command for command in commands):
         raise ValueError("an SMTP command holds a line break")  # as smtplib's putcmd refuses
-    return "".join(command + "\r\n" for command in commands)
-
-
-def _mail_reply(conn: smtplib.SMTP) -> _Mail:
-    """The reply to a pipelined MAIL (those to RCPT and DATA follow)."""
+    conn.send("".join(command + "\r\n" for command in commands))
     code, text = conn.getreply()
     return _Mail(code, text, pipelined=True)
 

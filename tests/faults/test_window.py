@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 import worker.delivery as delivery_module
-import worker.smtp_mailer as smtp_mailer
 from core.settings import ROOT, Settings
 from models import Status
 from models.db import transaction
@@ -34,28 +33,15 @@ from worker.smtp_mailer import SmtpMailer
 
 
 class TimedMailer:
-    """SmtpMailer that notes when the server's 250 to DATA came back: the moment the reply was
-    read, before the next message's envelope is written (the mailer is given the next
-    message, `then`, as in the service), so the window measured holds that write."""
+    """SmtpMailer that notes when the server's 250 to DATA came back."""
 
-    announces = True
-
-    def __init__(self, inner: SmtpMailer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, inner: SmtpMailer) -> None:
         self.inner = inner
         self.accepted: dict[str, float] = {}
-        self._replied = 0.0
-        data = smtp_mailer._data
 
-        def timed_data(conn: Any, stuffed: bytes) -> Any:
-            reply = data(conn, stuffed)
-            self._replied = time.perf_counter()
-            return reply
-
-        monkeypatch.setattr(smtp_mailer, "_data", timed_data)
-
-    def send(self, message: EmailMessage, then: EmailMessage | None = None) -> SendResult:
-        result = self.inner.send(message, then=then)
-        self.accepted[str(message["Message-ID"])] = self._replied
+    def send(self, message: EmailMessage) -> SendResult:
+        result = self.inner.send(message)
+        self.accepted[str(message["Message-ID"])] = time.perf_counter()
         return result
 
     def close(self) -> None:
@@ -79,7 +65,7 @@ def test_the_window_between_accepted_and_recorded_is_milliseconds(
     ids = outbox.mailout_ids()
     now = dt.datetime.now(dt.UTC)
     outbox.make_due(ids, now)
-    mailer = TimedMailer(SmtpMailer(smtp_server.smtp_config()), monkeypatch)
+    mailer = TimedMailer(SmtpMailer(smtp_server.smtp_config()))
     recorded: dict[int, float] = {}
     original = delivery_module._record_sent
 
@@ -171,52 +157,3 @@ def test_a_worker_dying_inside_the_window_sends_the_same_message_id_again(
     assert [a.outcome for a in outbox.attempts()[first]] == ["sent"]  # the first never recorded
     assert copies[0].message["Subject"] == copies[1].message["Subject"]
     assert copies[0].rcpt_tos == copies[1].rcpt_tos
-
-
-def test_a_worker_dying_inside_the_window_of_a_batch_leaves_the_next_message_unsent(
-    tmp_path: Path, outbox: Outbox, smtp_server: SmtpRecorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """In a batch, the next message's envelope is on the wire when the worker dies inside the
-    first one's window: that message's content never went out, so only the first is sent
-    twice (the window stays one message), and the next is sent once, after the lease."""
-    outbox.load(write_profile(tmp_path / "felprov.yaml", 3))
-    ids = outbox.mailout_ids()
-    now = dt.datetime.now(dt.UTC)
-    outbox.make_due(ids, now)
-    mailer = SmtpMailer(smtp_server.smtp_config())
-    delivery = Delivery(outbox.sessions, mailer, Renderer(ROOT / "templates"))
-    original = delivery_module._record_sent
-    announced = 0
-
-    def die(*_args: Any, **_kwargs: Any) -> None:
-        nonlocal announced
-        smtp_server.wait_for_rcpts(2, timeout=2.0)  # the next envelope went out (PIPELINING)
-        announced = len(smtp_server.rcpts)
-        raise Crash
-
-    try:
-        with transaction(outbox.sessions) as session:
-            claimed = claim_due(session, now, 10)
-        monkeypatch.setattr(delivery_module, "_record_sent", die)
-        with pytest.raises(Crash):
-            deliver_batch(delivery, claimed, now)
-        monkeypatch.setattr(delivery_module, "_record_sent", original)
-        assert announced == 2
-        mailer.close()  # what the process's death does to its connection
-        assert outbox.ids_in(Status.SENDING, ids) == set(claimed)
-        lease = dt.timedelta(seconds=600)
-        later = dt.datetime.now(dt.UTC) + lease + dt.timedelta(seconds=1)
-        with transaction(outbox.sessions) as session:
-            assert sweep_expired(session, later, lease) == 3
-            again = claim_due(session, later, 10)
-        assert deliver_batch(delivery, again, later) == {i: DeliveryOutcome.SENT for i in again}
-    finally:
-        mailer.close()
-    by_id = {r.id: r.message_id for r in outbox.rows(ids)}
-    copies = {
-        i: [m for m in smtp_server.received if m.message["Message-ID"] == by_id[i]] for i in ids
-    }
-    first = claimed[0]
-    assert len(copies[first]) == 2  # the window: accepted, not recorded
-    assert all(len(copies[i]) == 1 for i in ids if i != first)
-    assert len(smtp_server.received) == 4
