@@ -102,11 +102,11 @@ class HeldConnection:
         return rows
 
     def execute_plain(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
-        """`execute` for a statement that returns no rows and whose parameters the driver
-        takes as they are (ints, strings, times), run on the driver's own cursor with its SQL
-        compiled once (`DriverSql`). SQLAlchemy's execution (the statement's cache key, the
-        context, the result) cost more CPU than the statement itself: about 0.07 ms of a
-        reminder's record (docs/performance.md, phase 9). Errors are raised as SQLAlchemy's
+        """`execute` for a statement that returns no rows, run on the driver's own cursor with
+        its SQL compiled once and its parameters converted as SQLAlchemy would (`DriverSql`).
+        SQLAlchemy's execution (the statement's cache key, the context, the result) cost more
+        CPU than the statement itself: about 0.07 ms of a reminder's record
+        (docs/performance.md, phase 9). Errors are raised as SQLAlchemy's
         (`DBAPIError`, `connection_invalidated` set for a lost connection), as `execute`
         raises them. With a listener on the engine's statements (tests, tracing), the
         statement goes through SQLAlchemy instead, so it is seen."""
