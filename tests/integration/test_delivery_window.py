@@ -3,8 +3,6 @@ the record of the one before it (the window of docs/reliability.md stays one mes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,24 +11,15 @@ import models
 from core.settings import ROOT
 from models import Status
 from tests.fixtures.smtp import Received, SmtpRecorder
+from tests.integration.test_mailers import smtp_server
 from tests.integration.test_outbox_delivery import END_OF_2027, claim, loaded
 from worker.delivery import Delivery, DeliveryOutcome, deliver_batch
 from worker.render import Renderer
 from worker.smtp_mailer import SmtpMailer
 
-__all__ = ["loaded"]  # the fixture, used by name
+__all__ = ["loaded", "smtp_server"]  # the fixtures, used by name
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
-def server(request: pytest.FixtureRequest) -> Iterator[SmtpRecorder]:
-    recorder = SmtpRecorder(pipelining=request.param)
-    recorder.start()
-    try:
-        yield recorder
-    finally:
-        recorder.stop()
 
 
 def _message_ids(sessions: sessionmaker[Session], ids: list[int]) -> dict[str, int]:
@@ -55,7 +44,7 @@ def _sent(sessions: sessionmaker[Session], ids: list[int]) -> set[int]:
 
 
 def test_no_message_reaches_the_server_before_the_record_of_the_one_before_it(
-    server: SmtpRecorder, loaded: sessionmaker[Session]
+    smtp_server: SmtpRecorder, loaded: sessionmaker[Session]
 ) -> None:
     ids = claim(loaded, END_OF_2027)[:3]
     assert len(ids) == 3
@@ -69,8 +58,8 @@ def test_no_message_reaches_the_server_before_the_record_of_the_one_before_it(
         unrecorded_at_accept.append(set(accepted) - _sent(loaded, ids))
         accepted.append(by_message_id[str(received.message["Message-ID"]).strip("<>")])
 
-    server.on_accept = on_accept
-    mailer = SmtpMailer(server.smtp_config(), local_hostname="worker.test")
+    smtp_server.on_accept = on_accept
+    mailer = SmtpMailer(smtp_server.smtp_config(), local_hostname="worker.test")
     delivery = Delivery(loaded, mailer, Renderer(ROOT / "templates"))
     try:
         outcomes = deliver_batch(delivery, ids, END_OF_2027)
@@ -80,4 +69,4 @@ def test_no_message_reaches_the_server_before_the_record_of_the_one_before_it(
     assert outcomes == {i: DeliveryOutcome.SENT for i in ids}
     assert accepted == ids
     assert unrecorded_at_accept == [set()] * len(ids)
-    assert server.connections == 1
+    assert smtp_server.connections == 1
